@@ -29,12 +29,19 @@ DEMO_USERS = [
     DemoUser("officer", "Qiang", "Wang", (Role.LOAN_OFFICER,)),
     DemoUser("officer2", "Fang", "Liu", (Role.LOAN_OFFICER,)),
     DemoUser("risk", "Min", "Li", (Role.RISK_MANAGER,)),
+    # A second risk manager: a proposal is approved by a risk manager who did not make it.
+    DemoUser("risk2", "Jun", "Zhao", (Role.RISK_MANAGER,)),
     DemoUser("supervisor", "Wei", "Zhang", (Role.SUPERVISOR,)),
     DemoUser("admin", "Admin", "", (), is_staff=True),
 ]
 
-# Each app appends a loader `f(stdout) -> None`; they run in order, each idempotent.
-DEMO_LOADERS: list[Callable] = []
+
+def _loaders() -> list[Callable]:
+    """Each app's demo loader `f(stdout) -> None`, in dependency order, each idempotent."""
+    from loans import demo as loans_demo
+    from postloan import demo as postloan_demo
+
+    return [loans_demo.load, postloan_demo.load]
 
 
 @transaction.atomic
@@ -58,5 +65,5 @@ def ensure_demo_users() -> list[DemoUser]:
 
 
 def load_demo_data(stdout) -> None:
-    for loader in DEMO_LOADERS:
+    for loader in _loaders():
         loader(stdout)

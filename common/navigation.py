@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from common import roles
+
 
 def everyone(user) -> bool:
     return True
@@ -24,8 +26,27 @@ class NavItem:
     visible_to: Callable[[object], bool] = everyone
 
 
+def reads_portfolio(user) -> bool:
+    return roles.sees_whole_portfolio(user) or roles.is_loan_officer(user)
+
+
+def officer_only(user) -> bool:
+    return roles.is_loan_officer(user) and not roles.sees_whole_portfolio(user)
+
+
+def portfolio_reader(user) -> bool:
+    return roles.sees_whole_portfolio(user)
+
+
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home"),
+    NavItem(_("My loans"), "loans:list", officer_only),
+    NavItem(_("Loans"), "loans:list", portfolio_reader),
+    NavItem(_("Borrowers"), "borrowers:list", reads_portfolio),
+    NavItem(_("Handovers"), "loans:handovers", reads_portfolio),
+    NavItem(_("Watch list"), "postloan:watchlist", reads_portfolio),
+    NavItem(_("Approvals"), "postloan:queue", roles.manages_risk),
+    NavItem(_("Limit calculator"), "borrowers:limit_calculator", reads_portfolio),
 ]
 
 

@@ -58,3 +58,30 @@ def is_admin(user) -> bool:
 def sees_whole_portfolio(user) -> bool:
     """Risk managers, supervisors and admins read every loan; loan officers their own book."""
     return is_admin(user) or is_risk_manager(user) or is_supervisor(user)
+
+
+def keeps_records(user) -> bool:
+    """Loan officers, risk managers and admins record things; supervisors only read."""
+    return is_admin(user) or is_loan_officer(user) or is_risk_manager(user)
+
+
+def manages_risk(user) -> bool:
+    return is_admin(user) or is_risk_manager(user)
+
+
+def role_required(*predicates):
+    """View decorator: 403 unless the user satisfies one of the predicates."""
+    from functools import wraps
+
+    from django.core.exceptions import PermissionDenied
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not any(predicate(request.user) for predicate in predicates):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -2,10 +2,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common import roles
+from common.calendar import uncovered_years
+from loans.selectors import book_summary
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,6 +21,11 @@ def home(request: HttpRequest) -> HttpResponse:
         "is_admin": roles.is_admin(user),
     }
     context["has_any_role"] = any(context.values())
+    if context["is_admin"]:
+        year = timezone.localdate().year
+        context["uncovered_years"] = uncovered_years(year, year + 1)
+    if context["is_loan_officer"] or roles.sees_whole_portfolio(user):
+        context["book"] = book_summary(user)
     return render(request, "common/home.html", context)
 
 

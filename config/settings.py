@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -152,7 +153,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
 # The whole beat schedule, in one place. Times are Asia/Shanghai.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "classify-portfolio-nightly": {
+        "task": "postloan.tasks.classify_portfolio",
+        "schedule": crontab(hour=1, minute=0),
+    },
+}
 
 # --- Auth, sessions, security --------------------------------------------------------------
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 
@@ -29,5 +29,8 @@ urlpatterns = [
     ),
     # The language switcher works on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("borrowers/", include("borrowers.urls")),
+    path("loans/", include("loans.urls")),
+    path("risk/", include("postloan.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

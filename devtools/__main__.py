@@ -42,14 +42,32 @@ def _run_portal(args: argparse.Namespace) -> int:
         commands = {
             "web": [PYTHON, MANAGE, "runserver", address],
             "worker": [
-                PYTHON, "-m", "celery", "-A", "config", "worker",
-                "--loglevel", "INFO", "--concurrency", "2", "--hostname", "worker@%h",
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--hostname",
+                "worker@%h",
             ],
             "beat": [
-                PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                "--schedule", env["CELERY_BEAT_SCHEDULE_FILENAME"],
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                env["CELERY_BEAT_SCHEDULE_FILENAME"],
             ],
-        }  # fmt: skip
+        }
         children: dict[str, subprocess.Popen] = {}
         for name, command in commands.items():
             # Each child in its own session: one Ctrl-C reaches this launcher, which then

@@ -29,7 +29,9 @@ _static_override = override_settings(
     STORAGES={
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    },
+    # A deliberately slow hasher costs 0.2-0.4 s per test user; tests need no such cost.
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
 )
 
 
@@ -134,16 +136,32 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "--queues", self.queue, "--concurrency", "1", "--pool", "prefork",
-                "--loglevel", "INFO", "--hostname", f"{self.queue}@%h",
-                "--without-mingle", "--without-gossip", "--include", "tests.celery_tasks",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--queues",
+                self.queue,
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.queue}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "--include",
+                "tests.celery_tasks",
             ],
             cwd=PROJECT_ROOT,
             env=_worker_env(self.database_name),
             stdout=self.log,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if b"ready." in self.log_path.read_bytes():
@@ -285,3 +303,44 @@ def pytest_collection_modifyitems(items):
         )
         if not uses_engine:
             item.add_marker(pytest.mark.nodb)
+
+
+# --- The loan book ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def branch(db):
+    from tests.factories import BranchFactory
+
+    return BranchFactory(code="HQ", name="总部营业部")
+
+
+@pytest.fixture
+def product(db):
+    from tests.factories import ProductFactory
+
+    return ProductFactory(code="GUAR", name="担保贷", min_guarantors=0)
+
+
+@pytest.fixture
+def borrower(db):
+    from tests.factories import make_person
+
+    return make_person("王建国")
+
+
+@pytest.fixture
+def loan(borrower, officer, product, branch):
+    """A 12-month equal-instalment loan of ¥120,000 at 12%, disbursed 10 days ago."""
+    from tests.factories import book_loan
+
+    return book_loan(borrower=borrower, officer=officer, product=product, branch=branch)
+
+
+@pytest.fixture
+def other_loan(other_officer, product, branch):
+    from tests.factories import book_loan, make_person
+
+    return book_loan(
+        borrower=make_person("刘芳"), officer=other_officer, product=product, branch=branch
+    )

@@ -1,0 +1,132 @@
+"""Reads about borrowers and guarantors, and who may see which."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import F, Q, Sum
+from django.http import Http404
+
+from borrowers.limits import Person
+from borrowers.models import (
+    Borrower,
+    BorrowerFactChange,
+    GroupMembership,
+    Guarantor,
+    JointGroup,
+    LegalStatus,
+    PartyKind,
+)
+from common import roles
+from common.money import ZERO
+from loans.models import Instalment, LoanStatus
+from loans.selectors import loans_visible_to
+
+
+def borrowers_visible_to(user):
+    """Risk managers, supervisors and admins see every borrower; a loan officer sees the
+    borrowers of their own book and those they created."""
+    if roles.sees_whole_portfolio(user):
+        return Borrower.objects.all()
+    if roles.is_loan_officer(user):
+        book = loans_visible_to(user).values("borrower_id")
+        return Borrower.objects.filter(Q(pk__in=book) | Q(created_by=user))
+    return Borrower.objects.none()
+
+
+def borrowers_editable_by(user):
+    if roles.is_admin(user) or roles.is_risk_manager(user):
+        return Borrower.objects.all()
+    if roles.is_loan_officer(user):
+        managed = loans_visible_to(user).filter(managing_officer=user).values("borrower_id")
+        return Borrower.objects.filter(Q(pk__in=managed) | Q(created_by=user))
+    return Borrower.objects.none()
+
+
+def get_borrower_for_user(user, pk: int, *, edit: bool = False) -> Borrower:
+    queryset = borrowers_editable_by(user) if edit else borrowers_visible_to(user)
+    try:
+        return queryset.get(pk=pk)
+    except Borrower.DoesNotExist as missing:
+        raise Http404 from missing
+
+
+def guarantors_visible_to(user):
+    if roles.sees_whole_portfolio(user):
+        return Guarantor.objects.all()
+    if roles.is_loan_officer(user):
+        book = loans_visible_to(user)
+        return Guarantor.objects.filter(
+            Q(guarantees__loan__in=book)
+            | Q(created_by=user)
+            | Q(borrower__in=borrowers_visible_to(user))
+        ).distinct()
+    return Guarantor.objects.none()
+
+
+def get_guarantor_for_user(user, pk: int) -> Guarantor:
+    try:
+        return guarantors_visible_to(user).get(pk=pk)
+    except Guarantor.DoesNotExist as missing:
+        raise Http404 from missing
+
+
+def groups_visible_to(user):
+    if roles.sees_whole_portfolio(user):
+        return JointGroup.objects.all()
+    visible = borrowers_visible_to(user)
+    return JointGroup.objects.filter(
+        Q(memberships__borrower__in=visible) | Q(created_by=user)
+    ).distinct()
+
+
+def get_group_for_user(user, pk: int) -> JointGroup:
+    try:
+        return groups_visible_to(user).select_related("product", "lead").get(pk=pk)
+    except JointGroup.DoesNotExist as missing:
+        raise Http404 from missing
+
+
+def outstanding_by_borrower(borrower_ids) -> dict[int, Decimal]:
+    """Principal still owed on each borrower's active loans (one query)."""
+    rows = (
+        Instalment.objects.filter(
+            loan__borrower_id__in=borrower_ids, loan__status=LoanStatus.ACTIVE
+        )
+        .values("loan__borrower_id")
+        .annotate(total=Sum(F("principal_due") - F("principal_paid")))
+    )
+    return defaultdict(lambda: ZERO, {r["loan__borrower_id"]: r["total"] for r in rows})
+
+
+def people_for_limits(borrowers, *, group: JointGroup | None = None) -> list[Person]:
+    """The limit rule's view of these borrowers: what they owe, whether they may join."""
+    borrowers = list(borrowers)
+    ids = [b.pk for b in borrowers]
+    owed = outstanding_by_borrower(ids)
+    in_group = set(
+        GroupMembership.objects.filter(borrower_id__in=ids, left_on__isnull=True)
+        .exclude(group=group)
+        .values_list("borrower_id", flat=True)
+    )
+    people = []
+    for b in borrowers:
+        unable = ""
+        if b.legal_status != LegalStatus.NORMAL:
+            unable = str(b.get_legal_status_display())
+        people.append(
+            Person(
+                key=b.pk,
+                name=b.name,
+                is_enterprise=b.kind == PartyKind.ENTERPRISE,
+                outstanding=owed[b.pk],
+                in_other_group=b.pk in in_group,
+                unable_to_borrow=unable,
+            )
+        )
+    return people
+
+
+def borrower_timeline(borrower: Borrower):
+    return BorrowerFactChange.objects.filter(borrower=borrower).select_related("recorded_by")

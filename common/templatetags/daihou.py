@@ -1,0 +1,107 @@
+from decimal import Decimal
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def money(value) -> str:
+    """¥1,234.56 — amounts are always shown to the fen."""
+    if value is None or value == "":
+        return "—"
+    return f"¥{Decimal(value):,.2f}"
+
+
+@register.filter
+def plain_money(value) -> str:
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(value):,.2f}"
+
+
+@register.simple_tag
+def querystring_replace(request, **kwargs) -> str:
+    """The current query string with some parameters replaced (for pagination links)."""
+    query = request.GET.copy()
+    for key, value in kwargs.items():
+        query[key] = value
+    return "?" + query.urlencode()
+
+
+@register.simple_tag
+def state_badge(state: str, label) -> str:
+    colours = {
+        "paid": "success",
+        "overdue": "danger",
+        "due": "warning",
+        "part_paid": "info",
+        "scheduled": "secondary",
+        "active": "primary",
+        "released": "secondary",
+        "called": "danger",
+        "settled": "success",
+        "written_off": "dark",
+        "pending": "warning",
+        "late": "danger",
+        "done": "success",
+    }
+    return format_html(
+        '<span class="badge text-bg-{}">{}</span>', colours.get(state, "secondary"), label
+    )
+
+
+TIER_COLOURS = {
+    "normal": "success",
+    "special_mention": "info",
+    "substandard": "warning",
+    "doubtful": "danger",
+    "loss": "dark",
+}
+
+
+@register.simple_tag
+def tier_badge(tier: str | None) -> str:
+    from postloan.classification import Tier
+
+    if not tier:
+        return "—"
+    return format_html(
+        '<span class="badge text-bg-{}" data-tier="{}">{}</span>',
+        TIER_COLOURS.get(tier, "secondary"),
+        tier,
+        Tier(tier).label,
+    )
+
+
+@register.filter
+def flag_evidence(flag) -> str:
+    """Automatic flags keep their evidence as key=value data; say it in the reader's words."""
+    from django.utils.translation import gettext as _
+
+    if flag.source != "automatic":
+        return flag.evidence
+    labels = {
+        "missed_periods": _("missed periods"),
+        "contact_changes": _("contact changes in the window"),
+        "collateral_value": _("collateral value"),
+        "outstanding": _("outstanding principal"),
+        "completion_due": _("completion was due"),
+        "registration_due": _("registration was due"),
+        "guarantor": _("guarantor"),
+        "group_member_non_performing": _("non-performing loan of a group member"),
+    }
+    parts = []
+    for item in flag.evidence.split(";"):
+        key, _sep, value = item.partition("=")
+        parts.append(f"{labels.get(key, key)}: {value}")
+    return "; ".join(parts)
+
+
+@register.filter
+def system_text(value: str) -> str:
+    """Translate a text the portal stored (common/texts.py); other text passes unchanged."""
+    from django.utils.translation import gettext
+
+    return gettext(value) if value else value

@@ -1,0 +1,786 @@
+"""Writes for loans: booking, repayments and reversals, collateral, officers, handover.
+
+Each service is one transaction that validates everything first; a ValidationError keyed
+by field reaches the form. Money stays Decimal throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from itertools import pairwise
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from borrowers.models import Borrower, Guarantor, LegalStatus
+from borrowers.services import active_group_of, cross_guarantees_for_loan, guarantee_add
+from common import texts
+from common.calendar import add_working_days
+from common.models import BusinessSettings
+from common.money import ZERO
+from common.roles import is_loan_officer
+from loans import ledger
+from loans.models import (
+    Allocation,
+    Channel,
+    Collateral,
+    CollateralKind,
+    Handover,
+    Instalment,
+    Loan,
+    LoanProduct,
+    LoanStatus,
+    LoanStatusChange,
+    OfficerAssignment,
+    Repayment,
+    RepaymentMethod,
+    ScheduleSource,
+    Valuation,
+)
+from loans.schedule import ScheduledInstalment, add_months, generate_schedule
+
+
+def _fmt(amount: Decimal) -> str:
+    return f"¥{amount:,.2f}"
+
+
+def _has_fen_precision(value: Decimal) -> bool:
+    return value == value.quantize(Decimal("0.01"))
+
+
+def outstanding_principal_of(borrower: Borrower, *, exclude_loan=None) -> Decimal:
+    """Principal still owed on the borrower's active loans."""
+    loans = Loan.objects.filter(borrower=borrower, status=LoanStatus.ACTIVE)
+    if exclude_loan is not None:
+        loans = loans.exclude(pk=exclude_loan.pk)
+    totals = Instalment.objects.filter(loan__in=loans).aggregate(
+        due=Sum("principal_due"), paid=Sum("principal_paid")
+    )
+    return (totals["due"] or ZERO) - (totals["paid"] or ZERO)
+
+
+def validate_loan_terms(
+    *,
+    product: LoanProduct,
+    principal: Decimal | None,
+    annual_rate: Decimal | None,
+    term_months: int | None,
+    repayment_method: str,
+    disbursed_on: date | None,
+    first_due_on: date | None,
+    today: date,
+) -> dict[str, list]:
+    """The product's ranges and the dates, as field errors (empty when all is well)."""
+    errors: dict[str, list] = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    if principal is not None:
+        if principal <= 0:
+            add("principal", _("The principal must be above zero."))
+        elif not _has_fen_precision(principal):
+            add("principal", _("Amounts have at most two decimals (fen)."))
+        elif not product.amount_min <= principal <= product.amount_max:
+            add(
+                "principal",
+                _("%(product)s lends between %(min)s and %(max)s.")
+                % {
+                    "product": product.name,
+                    "min": _fmt(product.amount_min),
+                    "max": _fmt(product.amount_max),
+                },
+            )
+    if annual_rate is not None and not product.rate_min <= annual_rate <= product.rate_max:
+        add(
+            "annual_rate",
+            _("%(product)s charges between %(min)s%% and %(max)s%% a year.")
+            % {"product": product.name, "min": product.rate_min, "max": product.rate_max},
+        )
+    if term_months is not None and not product.term_min <= term_months <= product.term_max:
+        add(
+            "term_months",
+            _("%(product)s runs from %(min)d to %(max)d months.")
+            % {"product": product.name, "min": product.term_min, "max": product.term_max},
+        )
+    if repayment_method not in RepaymentMethod.values:
+        add("repayment_method", _("Choose one of the repayment methods."))
+    elif not product.allows_method(repayment_method):
+        add(
+            "repayment_method",
+            _("%(product)s does not offer this repayment method.") % {"product": product.name},
+        )
+    if disbursed_on and disbursed_on > today:
+        add("disbursed_on", _("Only loans already paid out are booked: not a future date."))
+    if disbursed_on and first_due_on and first_due_on <= disbursed_on:
+        add("first_due_on", _("The first due date must come after the disbursement."))
+    return errors
+
+
+def default_first_due_on(disbursed_on: date, method: str, term_months: int) -> date:
+    """One month after disbursement; for a bullet loan the maturity."""
+    months = term_months if method == "bullet" else 1
+    return add_months(disbursed_on, months)
+
+
+def validate_explicit_schedule(
+    rows: Sequence[ScheduledInstalment], *, principal: Decimal, disbursed_on: date
+) -> list:
+    problems = []
+    if not rows:
+        return [_("The schedule has no instalments.")]
+    if [r.seq for r in rows] != list(range(1, len(rows) + 1)):
+        problems.append(_("Instalments must be numbered 1, 2, 3, … without gaps."))
+    dates = [r.due_on for r in rows]
+    if any(b <= a for a, b in pairwise(dates)):
+        problems.append(_("Due dates must strictly increase."))
+    if dates[0] <= disbursed_on:
+        problems.append(_("The first due date must come after the disbursement."))
+    if any(r.principal < 0 or r.interest < 0 for r in rows):
+        problems.append(_("Amounts cannot be negative."))
+    total = sum((r.principal for r in rows), ZERO)
+    if total != principal:
+        problems.append(
+            _("The instalments' principal adds up to %(total)s, not the loan's %(principal)s.")
+            % {"total": _fmt(total), "principal": _fmt(principal)}
+        )
+    return problems
+
+
+def _next_loan_reference(disbursed_on: date) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('loans_loan_reference_seq')")
+        (number,) = cursor.fetchone()
+    return f"DK-{disbursed_on.year}-{number:06d}"
+
+
+@transaction.atomic
+def loan_book(
+    *,
+    borrower: Borrower,
+    product: LoanProduct,
+    branch,
+    principal: Decimal,
+    annual_rate: Decimal,
+    term_months: int,
+    repayment_method: str,
+    disbursed_on: date,
+    originating_officer,
+    managing_officer,
+    first_due_on: date | None = None,
+    purpose: str = "",
+    guarantors: Sequence[Guarantor] = (),
+    explicit_schedule: Sequence[ScheduledInstalment] | None = None,
+    reference: str = "",
+    grace_days: int | None = None,
+    enforce_limit: bool = True,
+    by=None,
+    today: date | None = None,
+) -> Loan:
+    """Book a disbursed loan: its schedule, guarantees and the handover to its officer.
+
+    A borrower in an active joint group of this product books inside the group: the
+    other members' cross-guarantees are created automatically.
+    """
+    today = today or timezone.localdate()
+    first_due_on = first_due_on or (
+        explicit_schedule[0].due_on
+        if explicit_schedule
+        else default_first_due_on(disbursed_on, repayment_method, term_months)
+    )
+    errors = validate_loan_terms(
+        product=product,
+        principal=principal,
+        annual_rate=annual_rate,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        disbursed_on=disbursed_on,
+        first_due_on=first_due_on,
+        today=today,
+    )
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    if borrower.legal_status != LegalStatus.NORMAL:
+        add(
+            "borrower",
+            _("A loan cannot be booked for a borrower whose legal status is %(s)s.")
+            % {"s": borrower.get_legal_status_display()},
+        )
+    group = active_group_of(borrower)
+    if group is not None and group.product_id != product.pk:
+        group = None  # a group belongs to its product; another product books alone
+    if group is None and len(guarantors) < product.min_guarantors:
+        add(
+            "guarantors",
+            _("%(product)s needs at least %(count)d guarantor(s) outside a joint group.")
+            % {"product": product.name, "count": product.min_guarantors},
+        )
+    if any(g.borrower_id == borrower.pk for g in guarantors):
+        add("guarantors", _("A borrower cannot guarantee their own loan."))
+    if enforce_limit and not errors.get("principal"):
+        owed = outstanding_principal_of(borrower)
+        if owed + principal > product.per_person_limit:
+            add(
+                "principal",
+                _(
+                    "This exceeds %(name)s's limit: %(limit)s per person, %(owed)s already "
+                    "owed, so at most %(left)s. Guarantors add no limit; only a valid "
+                    "joint group gives each member a limit of their own."
+                )
+                % {
+                    "name": borrower.name,
+                    "limit": _fmt(product.per_person_limit),
+                    "owed": _fmt(owed),
+                    "left": _fmt(max(product.per_person_limit - owed, ZERO)),
+                },
+            )
+    for field, officer in [
+        ("originating_officer", originating_officer),
+        ("managing_officer", managing_officer),
+    ]:
+        if officer is None or not officer.is_active or not is_loan_officer(officer):
+            add(field, _("Choose an active loan officer."))
+    if reference and Loan.objects.filter(reference=reference).exists():
+        add("reference", _("A loan with this reference already exists."))
+    if explicit_schedule is not None and principal and disbursed_on:
+        for problem in validate_explicit_schedule(
+            explicit_schedule, principal=principal, disbursed_on=disbursed_on
+        ):
+            add("schedule", problem)
+    if errors:
+        raise ValidationError(errors)
+
+    rows = (
+        list(explicit_schedule)
+        if explicit_schedule is not None
+        else generate_schedule(
+            principal=principal,
+            annual_rate_percent=annual_rate,
+            term_months=term_months,
+            method=repayment_method,
+            first_due_on=first_due_on,
+        )
+    )
+    loan = Loan(
+        reference=reference or _next_loan_reference(disbursed_on),
+        borrower=borrower,
+        product=product,
+        branch=branch,
+        group=group,
+        principal=principal,
+        annual_rate=annual_rate,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        disbursed_on=disbursed_on,
+        first_due_on=rows[0].due_on,
+        maturity_on=rows[-1].due_on,
+        grace_days=product.grace_days if grace_days is None else grace_days,
+        purpose=purpose,
+        schedule_source=(
+            ScheduleSource.EXPLICIT if explicit_schedule is not None else ScheduleSource.GENERATED
+        ),
+        originating_officer=originating_officer,
+        managing_officer=managing_officer,
+    )
+    loan.full_clean()
+    loan.save()
+    Instalment.objects.bulk_create(
+        Instalment(
+            loan=loan,
+            seq=row.seq,
+            due_on=row.due_on,
+            principal_due=row.principal,
+            interest_due=row.interest,
+        )
+        for row in rows
+    )
+    for guarantor in guarantors:
+        guarantee_add(loan=loan, guarantor=guarantor, signed_on=disbursed_on)
+    cross_guarantees_for_loan(loan=loan, by=by)
+    OfficerAssignment.objects.create(
+        loan=loan,
+        from_officer=None,
+        to_officer=managing_officer,
+        effective_on=disbursed_on,
+        assigned_by=by,
+        reason=texts.DISBURSEMENT,
+    )
+    settings = BusinessSettings.current()
+    due = add_working_days(disbursed_on, settings.handover_working_days)
+    Handover.objects.create(
+        loan=loan,
+        from_officer=originating_officer,
+        to_officer=managing_officer,
+        due_on=due.day,
+        due_is_provisional=due.provisional,
+    )
+    return loan
+
+
+# --- Status: one guarded transition ----------------------------------------------------------
+
+LOAN_TRANSITIONS = {
+    LoanStatus.ACTIVE: {LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF},
+    # A settled loan reopens only when the repayment that settled it is reversed.
+    LoanStatus.SETTLED: {LoanStatus.ACTIVE},
+    LoanStatus.WRITTEN_OFF: set(),
+}
+
+
+@transaction.atomic
+def loan_transition(*, loan: Loan, to: str, on: date, reason: str, by=None) -> Loan:
+    """Move a loan to another status, refusing illegal moves, recording the change."""
+    # Decide on the status in the database, not on the caller's copy of the loan (which may
+    # be stale), and hold the row until the change is recorded.
+    current = LoanStatus(
+        Loan.objects.select_for_update().values_list("status", flat=True).get(pk=loan.pk)
+    )
+    target = LoanStatus(to) if to in LoanStatus.values else None
+    if target not in LOAN_TRANSITIONS[current]:
+        raise ValidationError(
+            _("A loan that is %(from)s cannot become %(to)s.")
+            % {"from": current.label, "to": target.label if target else to},
+            code="illegal_transition",
+        )
+    LoanStatusChange.objects.create(
+        loan=loan, from_status=current, to_status=to, effective_on=on, changed_by=by, reason=reason
+    )
+    loan.status = to
+    loan.closed_on = None if to == LoanStatus.ACTIVE else on
+    loan.save(update_fields=["status", "closed_on"])
+    return loan
+
+
+@transaction.atomic
+def loan_write_off(*, loan: Loan, on: date, reason: str, by=None) -> Loan:
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    errors = {}
+    if not reason.strip():
+        errors["reason"] = [_("Say why the loan is written off.")]
+    if on > timezone.localdate() or on < loan.disbursed_on:
+        errors["on"] = [_("The date must lie between the disbursement and today.")]
+    if errors:
+        raise ValidationError(errors)
+    return loan_transition(loan=loan, to=LoanStatus.WRITTEN_OFF, on=on, reason=reason, by=by)
+
+
+# --- Repayments --------------------------------------------------------------------------------
+
+
+def _instalment_dues(loan: Loan) -> list[Instalment]:
+    return list(Instalment.objects.filter(loan=loan).order_by("seq"))
+
+
+def _reallocate(loan: Loan, instalments: list[Instalment]) -> ledger.LoanPosition:
+    """Rebuild the loan's allocation rows from its standing repayments."""
+    payments = [
+        ledger.Payment(key=r.pk, paid_on=r.paid_on, amount=r.amount)
+        for r in Repayment.objects.filter(loan=loan, reversed_at__isnull=True)
+    ]
+    dues = [
+        ledger.InstalmentDue(i.seq, i.due_on, i.principal_due, i.interest_due) for i in instalments
+    ]
+    lines, states = ledger.allocate(dues, payments)
+    by_seq = {i.seq: i for i in instalments}
+    Allocation.objects.filter(instalment__loan=loan).delete()
+    Allocation.objects.bulk_create(
+        Allocation(
+            repayment_id=line.payment_key,
+            instalment=by_seq[line.seq],
+            interest=line.interest,
+            principal=line.principal,
+        )
+        for line in lines
+        if line.interest or line.principal
+    )
+    changed = []
+    for state in states:
+        instalment = by_seq[state.seq]
+        if (instalment.principal_paid, instalment.interest_paid) != (
+            state.principal_paid,
+            state.interest_paid,
+        ):
+            instalment.principal_paid = state.principal_paid
+            instalment.interest_paid = state.interest_paid
+            changed.append(instalment)
+    Instalment.objects.bulk_update(changed, ["principal_paid", "interest_paid"])
+    last_payment = max((p.paid_on for p in payments), default=loan.disbursed_on)
+    return ledger.position(dues, payments, as_of=max(last_payment, timezone.localdate()))
+
+
+@transaction.atomic
+def repayment_post(
+    *,
+    loan: Loan,
+    paid_on: date,
+    amount: Decimal,
+    channel: str,
+    reference: str,
+    note: str = "",
+    by=None,
+    today: date | None = None,
+) -> Repayment:
+    """Record money received, allocated oldest instalment first (interest, then principal).
+
+    Paying exactly what is left settles the loan; more than that is refused.
+    """
+    today = today or timezone.localdate()
+    # Serialise postings on this loan: concurrent payments cannot lose an update.
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    errors: dict[str, list] = {}
+    reference = (reference or "").strip()
+    if loan.status != LoanStatus.ACTIVE:
+        errors["__all__"] = [
+            _("The loan is %(status)s; repayments are recorded on active loans only.")
+            % {"status": loan.get_status_display()}
+        ]
+    if amount is None or amount <= 0:
+        errors["amount"] = [_("Enter an amount above zero.")]
+    elif not _has_fen_precision(amount):
+        errors["amount"] = [_("Amounts have at most two decimals (fen).")]
+    if paid_on < loan.disbursed_on:
+        errors["paid_on"] = [
+            _("A repayment cannot predate the disbursement (%(date)s).")
+            % {"date": loan.disbursed_on.isoformat()}
+        ]
+    elif paid_on > today:
+        errors["paid_on"] = [_("A repayment cannot be dated in the future.")]
+    if not reference:
+        errors["reference"] = [_("Enter the payment's reference.")]
+    elif Repayment.objects.filter(loan=loan, reference=reference).exists():
+        errors["reference"] = [
+            _("A repayment with this reference is already recorded on this loan.")
+        ]
+    instalments = _instalment_dues(loan)
+    if "amount" not in errors:
+        owed = sum((i.outstanding for i in instalments), ZERO)
+        if amount > owed:
+            errors["amount"] = [
+                _("This is more than the %(owed)s still owed; settling means paying exactly that.")
+                % {"owed": _fmt(owed)}
+            ]
+    if errors:
+        raise ValidationError(errors)
+    repayment = Repayment(
+        loan=loan,
+        paid_on=paid_on,
+        amount=amount,
+        channel=channel,
+        reference=reference,
+        note=note,
+        recorded_by=by,
+    )
+    repayment.full_clean()
+    repayment.save()
+    position = _reallocate(loan, instalments)
+    if position.outstanding_total == ZERO:
+        last = max(
+            Repayment.objects.filter(loan=loan, reversed_at__isnull=True).values_list(
+                "paid_on", flat=True
+            )
+        )
+        loan_transition(loan=loan, to=LoanStatus.SETTLED, on=last, reason=texts.PAID_IN_FULL, by=by)
+    return repayment
+
+
+@transaction.atomic
+def repayment_reverse(*, repayment: Repayment, reason: str, by=None) -> Repayment:
+    """Reverse a mistaken repayment (never delete it) and re-allocate the rest."""
+    loan = Loan.objects.select_for_update().get(pk=repayment.loan_id)
+    repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+    errors = {}
+    if repayment.is_reversed:
+        errors["__all__"] = [_("This repayment is already reversed.")]
+    if not (reason or "").strip():
+        errors["reason"] = [_("Say why the repayment is reversed.")]
+    if loan.status == LoanStatus.WRITTEN_OFF:
+        errors["__all__"] = [_("The loan is written off; its repayments are frozen.")]
+    if errors:
+        raise ValidationError(errors)
+    repayment.reversed_at = timezone.now()
+    repayment.reversed_by = by
+    repayment.reversal_reason = reason.strip()
+    repayment.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
+    position = _reallocate(loan, _instalment_dues(loan))
+    if loan.status == LoanStatus.SETTLED and position.outstanding_total > ZERO:
+        loan_transition(
+            loan=loan,
+            to=LoanStatus.ACTIVE,
+            on=timezone.localdate(),
+            reason=texts.REPAYMENT_REVERSED,
+            by=by,
+        )
+    return repayment
+
+
+# --- Collateral ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def collateral_add(
+    *,
+    loan: Loan,
+    kind: str,
+    description: str,
+    owner_is_borrower: bool = True,
+    owner_name: str = "",
+    custody: str = "registry",
+    location: str = "",
+    developer: str = "",
+    expected_completion_on: date | None = None,
+    pre_registration_on: date | None = None,
+    registration_due_on: date | None = None,
+    value: Decimal | None = None,
+    valued_on: date | None = None,
+    valuation_method: str = "appraisal",
+    valued_by: str = "",
+    by=None,
+) -> Collateral:
+    errors: dict[str, list] = {}
+    if not loan.product.accepts_collateral(kind):
+        errors["kind"] = [
+            _("%(product)s does not accept %(kind)s as collateral.")
+            % {"product": loan.product.name, "kind": CollateralKind(kind).label}
+        ]
+    if not owner_is_borrower and not owner_name.strip():
+        errors["owner_name"] = [_("Name the third party who owns it.")]
+    if kind == CollateralKind.OFF_PLAN:
+        if not developer.strip():
+            errors["developer"] = [_("Name the developer of the off-plan property.")]
+        if expected_completion_on is None:
+            errors["expected_completion_on"] = [_("Give the expected completion date.")]
+    if (value is None) != (valued_on is None):
+        errors["value"] = [_("Give both the value and the valuation date, or neither.")]
+    if errors:
+        raise ValidationError(errors)
+    collateral = Collateral(
+        loan=loan,
+        kind=kind,
+        description=description,
+        owner_is_borrower=owner_is_borrower,
+        owner_name=owner_name.strip(),
+        custody=custody,
+        location=location,
+        developer=developer,
+        expected_completion_on=expected_completion_on,
+        pre_registration_on=pre_registration_on,
+        registration_due_on=registration_due_on,
+    )
+    collateral.full_clean()
+    collateral.save()
+    if value is not None:
+        valuation_add(
+            collateral=collateral,
+            valued_on=valued_on,
+            value=value,
+            method=valuation_method,
+            valued_by=valued_by,
+            by=by,
+        )
+    return collateral
+
+
+@transaction.atomic
+def valuation_add(
+    *,
+    collateral: Collateral,
+    valued_on: date,
+    value: Decimal,
+    method: str,
+    valued_by: str = "",
+    note: str = "",
+    by=None,
+) -> Valuation:
+    errors = {}
+    if value is None or value < 0:
+        errors["value"] = [_("A value cannot be negative.")]
+    elif not _has_fen_precision(value):
+        errors["value"] = [_("Amounts have at most two decimals (fen).")]
+    if valued_on > timezone.localdate():
+        errors["valued_on"] = [_("A valuation cannot be dated in the future.")]
+    if errors:
+        raise ValidationError(errors)
+    valuation = Valuation(
+        collateral=collateral,
+        valued_on=valued_on,
+        value=value,
+        method=method,
+        valued_by=valued_by,
+        note=note,
+        recorded_by=by,
+    )
+    valuation.full_clean()
+    valuation.save()
+    return valuation
+
+
+@transaction.atomic
+def collateral_record_progress(
+    *,
+    collateral: Collateral,
+    completed_on: date | None = None,
+    pre_registration_on: date | None = None,
+    registration_on: date | None = None,
+    title_certificate_number: str = "",
+    status: str | None = None,
+) -> Collateral:
+    """Off-plan construction and registration milestones; release or enforcement."""
+    collateral = Collateral.objects.select_for_update().get(pk=collateral.pk)
+    today = timezone.localdate()
+    errors = {}
+    for field, value in [
+        ("completed_on", completed_on),
+        ("pre_registration_on", pre_registration_on),
+        ("registration_on", registration_on),
+    ]:
+        if value is not None and value > today:
+            errors[field] = [_("This date cannot be in the future.")]
+        elif value is not None:
+            setattr(collateral, field, value)
+    if title_certificate_number:
+        collateral.title_certificate_number = title_certificate_number.strip()
+    if registration_on and not collateral.title_certificate_number:
+        errors["title_certificate_number"] = [
+            _("Give the title certificate number with the formal registration.")
+        ]
+    if errors:
+        raise ValidationError(errors)
+    if status:
+        collateral.status = status
+    collateral.full_clean()
+    collateral.save()
+    return collateral
+
+
+# --- Officers and the handover --------------------------------------------------------------
+
+
+@transaction.atomic
+def loan_reassign(
+    *, loan: Loan, to_officer, effective_on: date, reason: str, by=None
+) -> OfficerAssignment:
+    """Give the loan another managing officer; the history keeps from, to, when, who, why."""
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    errors: dict[str, list] = {}
+    if to_officer is None or not to_officer.is_active or not is_loan_officer(to_officer):
+        errors["to_officer"] = [_("Choose an active loan officer.")]
+    elif to_officer.pk == loan.managing_officer_id:
+        errors["to_officer"] = [_("This officer already manages the loan.")]
+    if not (reason or "").strip():
+        errors["reason"] = [_("Say why the loan changes hands.")]
+    if effective_on > timezone.localdate() or effective_on < loan.disbursed_on:
+        errors["effective_on"] = [_("The date must lie between the disbursement and today.")]
+    if errors:
+        raise ValidationError(errors)
+    assignment = OfficerAssignment.objects.create(
+        loan=loan,
+        from_officer_id=loan.managing_officer_id,
+        to_officer=to_officer,
+        effective_on=effective_on,
+        assigned_by=by,
+        reason=reason.strip(),
+    )
+    loan.managing_officer = to_officer
+    loan.save(update_fields=["managing_officer"])
+    Handover.objects.filter(loan=loan, contacted_on__isnull=True).update(to_officer=to_officer)
+    return assignment
+
+
+@transaction.atomic
+def handover_record_contact(
+    *,
+    handover: Handover,
+    contacted_on: date,
+    contact_method: str,
+    fixed_contact: str,
+    note: str = "",
+    by=None,
+) -> Handover:
+    """The managing officer reached the borrower and agreed a fixed contact (Art. 3)."""
+    handover = Handover.objects.select_for_update().select_related("loan").get(pk=handover.pk)
+    errors = {}
+    if handover.contacted_on is not None:
+        errors["__all__"] = [_("The first contact is already recorded.")]
+    if contacted_on > timezone.localdate():
+        errors["contacted_on"] = [_("The contact cannot be dated in the future.")]
+    elif contacted_on < handover.loan.disbursed_on:
+        errors["contacted_on"] = [_("The contact cannot predate the disbursement.")]
+    if not (fixed_contact or "").strip():
+        errors["fixed_contact"] = [_("Record the fixed contact the borrower agreed to.")]
+    if not contact_method:
+        errors["contact_method"] = [_("Choose how the borrower was reached.")]
+    if errors:
+        raise ValidationError(errors)
+    handover.contacted_on = contacted_on
+    handover.contact_method = contact_method
+    handover.fixed_contact = fixed_contact.strip()
+    handover.note = note
+    handover.recorded_by = by
+    handover.full_clean()
+    handover.save()
+    return handover
+
+
+@transaction.atomic
+def repayments_record_many(
+    *, loan: Loan, rows: Sequence[dict], by=None, today: date | None = None
+) -> list[Repayment]:
+    """Record a loan's repayment history at once (migration, demo data): every row is
+    checked like a single posting, the allocation is computed once at the end."""
+    today = today or timezone.localdate()
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    instalments = _instalment_dues(loan)
+    owed = sum((i.outstanding for i in instalments), ZERO)
+    taken = set(Repayment.objects.filter(loan=loan).values_list("reference", flat=True))
+    problems: list[str] = []
+    if loan.status != LoanStatus.ACTIVE:
+        problems.append(
+            _("the loan is %(status)s; repayments are recorded on active loans only")
+            % {"status": loan.get_status_display()}
+        )
+    total = ZERO
+    for number, row in enumerate(rows, start=1):
+        amount, paid_on, reference = row["amount"], row["paid_on"], row["reference"].strip()
+        if amount <= 0 or not _has_fen_precision(amount):
+            problems.append(_("row %(n)d: the amount must be above zero, in fen") % {"n": number})
+        if not loan.disbursed_on <= paid_on <= today:
+            problems.append(
+                _("row %(n)d: the date must lie between the disbursement and today") % {"n": number}
+            )
+        if not reference or reference in taken:
+            problems.append(_("row %(n)d: missing or duplicate reference") % {"n": number})
+        if row.get("channel", Channel.BANK_TRANSFER) not in Channel.values:
+            problems.append(_("row %(n)d: unknown payment channel") % {"n": number})
+        taken.add(reference)
+        total += amount
+    if total > owed:
+        problems.append(
+            _("the repayments add up to %(total)s, more than the %(owed)s owed")
+            % {"total": _fmt(total), "owed": _fmt(owed)}
+        )
+    if problems:
+        raise ValidationError({"repayments": problems})
+    created = Repayment.objects.bulk_create(
+        Repayment(
+            loan=loan,
+            paid_on=row["paid_on"],
+            amount=row["amount"],
+            channel=row.get("channel", Channel.BANK_TRANSFER),
+            reference=row["reference"].strip(),
+            note=row.get("note", ""),
+            recorded_by=by,
+        )
+        for row in rows
+    )
+    position = _reallocate(loan, instalments)
+    if position.outstanding_total == ZERO and loan.status == LoanStatus.ACTIVE:
+        last = max(row["paid_on"] for row in rows)
+        loan_transition(loan=loan, to=LoanStatus.SETTLED, on=last, reason=texts.PAID_IN_FULL, by=by)
+    return created

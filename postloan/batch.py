@@ -1,0 +1,450 @@
+"""The nightly classification run, set-based in SQL (DOMAIN.md §4, §6).
+
+The same rules as loans/ledger.py and postloan/classification.py, written for the
+whole portfolio at once: per id-range chunk, one statement computes every loan's
+position as of the date (missed periods with the monthly ageing after maturity,
+balances, days past due), one applies the qualitative adjustments and the lapse rule,
+and a few write only what changed. Each chunk commits on its own, so a run killed
+half-way is completed by running it again: committed chunks find nothing left to change.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from borrowers.models import CONTACT_FACTS
+from common.models import BusinessSettings
+from common.notifications import notify
+from postloan import factors
+from postloan.models import ClassificationRun, ProvisionRate
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 250_000
+TIERS_SQL = "ARRAY['normal','special_mention','substandard','doubtful','loss']"
+# Advisory-lock key: one classification at a time, whichever process starts it.
+LOCK_KEY = 0x5EC1A551
+
+
+class RunInProgress(RuntimeError):
+    pass
+
+
+def _rank(expression: str) -> str:
+    return f"array_position({TIERS_SQL}, {expression})"
+
+
+def _anniversaries(last_due: str, as_of: str) -> str:
+    """Monthly anniversaries of `last_due` on or before `as_of` (a day the month lacks
+    moves to its last day), as in loans.ledger."""
+    return f"""GREATEST(0,
+        (EXTRACT(YEAR FROM {as_of})::int * 12 + EXTRACT(MONTH FROM {as_of})::int)
+        - (EXTRACT(YEAR FROM {last_due})::int * 12 + EXTRACT(MONTH FROM {last_due})::int)
+        - CASE WHEN EXTRACT(DAY FROM {as_of}) < LEAST(
+                EXTRACT(DAY FROM {last_due}),
+                EXTRACT(DAY FROM (date_trunc('month', {as_of}) + interval '1 month - 1 day')))
+          THEN 1 ELSE 0 END)"""
+
+
+def positions_sql(*, use_cached_payments: bool) -> str:
+    """SELECT each loan's position as of %(as_of)s for loan ids in [%(lo)s, %(hi)s].
+
+    Loans count if they were disbursed by the date and were still open on it. With
+    `use_cached_payments` (a run dated today or later) the instalments' paid columns
+    are used; for a past date the allocations of repayments made by then are summed
+    (allocation is oldest-first, so a prefix of the payments allocates identically).
+    """
+    if use_cached_payments:
+        paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
+    else:
+        paid_principal = "COALESCE(pa.principal, 0)"
+        paid_interest = "COALESCE(pa.interest, 0)"
+        paid_join = """
+        LEFT JOIN (
+            SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
+            FROM loans_allocation a
+            JOIN loans_repayment r ON r.id = a.repayment_id
+            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
+              AND r.reversed_at IS NULL AND r.paid_on <= %(as_of)s
+            GROUP BY a.instalment_id
+        ) pa ON pa.instalment_id = i.id"""
+    return f"""
+    WITH inst AS (
+        SELECT i.loan_id, i.due_on, i.principal_due, i.interest_due,
+               {paid_principal} AS principal_paid, {paid_interest} AS interest_paid,
+               (i.due_on + l.grace_days < %(as_of)s
+                AND ({paid_principal} < i.principal_due OR {paid_interest} < i.interest_due))
+                   AS missed
+        FROM loans_instalment i
+        JOIN loans_loan l ON l.id = i.loan_id
+        {paid_join}
+        WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s
+          AND l.disbursed_on <= %(as_of)s
+          AND (l.status = 'active' OR l.closed_on > %(as_of)s)
+    ), per_loan AS (
+        SELECT loan_id,
+               COUNT(*) FILTER (WHERE missed) AS missed_instalments,
+               MIN(due_on) FILTER (WHERE missed) AS oldest_missed_due,
+               MAX(due_on) FILTER (WHERE missed) = MAX(due_on) AS last_missed,
+               MAX(due_on) AS last_due,
+               SUM(principal_due - principal_paid) AS outstanding_principal,
+               COALESCE(SUM(principal_due - principal_paid + interest_due - interest_paid)
+                        FILTER (WHERE missed), 0) AS overdue_amount
+        FROM inst GROUP BY loan_id
+    )
+    SELECT loan_id,
+           (missed_instalments + CASE WHEN last_missed
+                THEN {_anniversaries("last_due", "%(as_of)s::date")} ELSE 0 END)::int
+               AS consecutive_missed,
+           COALESCE(%(as_of)s::date - oldest_missed_due, 0)::int AS days_past_due,
+           outstanding_principal, overdue_amount
+    FROM per_loan"""
+
+
+QUANTITATIVE_TIER_SQL = """CASE
+    WHEN p.consecutive_missed <= 2 THEN 'normal'
+    WHEN p.consecutive_missed = 3 THEN 'special_mention'
+    WHEN p.consecutive_missed <= 6 THEN 'substandard'
+    ELSE 'doubtful' END"""
+
+
+@dataclass
+class ChunkResult:
+    seen: int = 0
+    changed: int = 0
+    lapsed: list = None
+
+
+def _classify_chunk(
+    cursor,
+    *,
+    run: ClassificationRun,
+    lo: int,
+    hi: int,
+    rates: dict,
+    use_cached: bool,
+    write_state: bool,
+) -> ChunkResult:
+    params = {"as_of": run.as_of, "lo": lo, "hi": hi, "run": run.pk}
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("DROP TABLE IF EXISTS classify_positions")
+    cursor.execute(
+        "CREATE TEMP TABLE classify_positions ON COMMIT DROP AS "
+        + positions_sql(use_cached_payments=use_cached),
+        params,
+    )
+    rate_values = ", ".join(f"('{tier}', {percent})" for tier, percent in rates.items())
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE classify_decisions ON COMMIT DROP AS
+        WITH q AS (
+            SELECT p.*, {QUANTITATIVE_TIER_SQL} AS quantitative_tier,
+                   s.tier AS old_tier, s.adjustment_id,
+                   a.proposed_tier AS adjustment_tier,
+                   a.quantitative_tier AS adjustment_basis
+            FROM classify_positions p
+            JOIN postloan_loanriskstate s ON s.loan_id = p.loan_id
+            LEFT JOIN postloan_tieradjustment a ON a.id = s.adjustment_id
+        ), f AS (
+            SELECT q.*,
+                   (q.adjustment_id IS NOT NULL AND {_rank("q.quantitative_tier")} >
+                        GREATEST({_rank("q.adjustment_tier")}, {_rank("q.adjustment_basis")}))
+                       AS lapsed
+            FROM q
+        )
+        SELECT f.*,
+               CASE WHEN f.adjustment_id IS NULL OR f.lapsed THEN f.quantitative_tier
+                    ELSE f.adjustment_tier END AS new_tier
+        FROM f""",
+        params,
+    )
+    cursor.execute("SELECT COUNT(*) FROM classify_decisions")
+    (seen,) = cursor.fetchone()
+    result = ChunkResult(seen=seen, lapsed=[])
+    if not write_state:
+        return result
+    cursor.execute(
+        """
+        INSERT INTO postloan_reclassification (
+            loan_id, from_tier, to_tier, basis, consecutive_missed, quantitative_tier,
+            reason, run_id, adjustment_id, effective_on, created_at)
+        SELECT loan_id, old_tier, new_tier,
+               CASE WHEN lapsed THEN 'lapse' ELSE 'quantitative' END,
+               consecutive_missed, quantitative_tier, '', %(run)s,
+               CASE WHEN lapsed THEN adjustment_id END, %(as_of)s, now()
+        FROM classify_decisions
+        WHERE new_tier <> old_tier
+        ON CONFLICT (loan_id, run_id) WHERE run_id IS NOT NULL DO NOTHING""",
+        params,
+    )
+    result.changed = cursor.rowcount
+    cursor.execute(
+        """
+        SELECT d.loan_id, d.adjustment_id, d.new_tier, a.proposed_by_id, l.managing_officer_id,
+               l.reference
+        FROM classify_decisions d
+        JOIN postloan_tieradjustment a ON a.id = d.adjustment_id
+        JOIN loans_loan l ON l.id = d.loan_id
+        WHERE d.lapsed"""
+    )
+    result.lapsed = cursor.fetchall()
+    if result.lapsed:
+        cursor.execute(
+            """UPDATE postloan_tieradjustment SET status = 'lapsed', ended_on = %(as_of)s
+               WHERE id IN (SELECT adjustment_id FROM classify_decisions WHERE lapsed)""",
+            params,
+        )
+    cursor.execute(
+        f"""
+        UPDATE postloan_loanriskstate s SET
+            tier = d.new_tier,
+            quantitative_tier = d.quantitative_tier,
+            consecutive_missed = d.consecutive_missed,
+            days_past_due = d.days_past_due,
+            outstanding_principal = d.outstanding_principal,
+            overdue_amount = d.overdue_amount,
+            provision = ROUND(d.outstanding_principal * r.percent / 100, 2),
+            adjustment_id = CASE WHEN d.lapsed THEN NULL ELSE s.adjustment_id END,
+            updated_at = now()
+        FROM classify_decisions d
+        JOIN (VALUES {rate_values}) AS r(tier, percent) ON r.tier = d.new_tier
+        WHERE s.loan_id = d.loan_id
+          AND (s.tier, s.quantitative_tier, s.consecutive_missed, s.days_past_due,
+               s.outstanding_principal, s.overdue_amount,
+               s.provision, s.adjustment_id)
+              IS DISTINCT FROM
+              (d.new_tier, d.quantitative_tier, d.consecutive_missed, d.days_past_due,
+               d.outstanding_principal, d.overdue_amount,
+               ROUND(d.outstanding_principal * r.percent / 100, 2),
+               CASE WHEN d.lapsed THEN NULL ELSE s.adjustment_id END)"""
+    )
+    return result
+
+
+def _loan_id_range(cursor) -> tuple[int, int]:
+    cursor.execute("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), -1) FROM loans_loan")
+    return cursor.fetchone()
+
+
+def classify_portfolio(
+    *, as_of: date | None = None, trigger: str = "", chunk_size: int = CHUNK_SIZE
+) -> ClassificationRun:
+    """Classify every loan open on `as_of` (default today) and keep the watch list.
+
+    A run dated before the latest completed run computes and reports but does not
+    overwrite the current state (which is newer).
+    """
+    as_of = as_of or timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise RunInProgress("another classification run is in progress")
+    try:
+        return _run(as_of=as_of, trigger=trigger, chunk_size=chunk_size)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+def _run(*, as_of: date, trigger: str, chunk_size: int) -> ClassificationRun:
+    now = timezone.now()
+    run, created = ClassificationRun.objects.get_or_create(
+        as_of=as_of,
+        defaults={
+            "status": ClassificationRun.Status.RUNNING,
+            "started_at": now,
+            "trigger": trigger,
+        },
+    )
+    if not created:
+        run.status = ClassificationRun.Status.RUNNING
+        run.started_at = now
+        run.attempts += 1
+        run.errors = ""
+        run.save(update_fields=["status", "started_at", "attempts", "errors"])
+    newer = ClassificationRun.objects.filter(
+        as_of__gt=as_of, status=ClassificationRun.Status.COMPLETED, updated_state=True
+    ).exists()
+    write_state = not newer
+    rates = ProvisionRate.as_dict()
+    use_cached = as_of >= timezone.localdate()
+    seen = changed = 0
+    try:
+        with connection.cursor() as cursor:
+            lo, hi = _loan_id_range(cursor)
+        for start in range(lo, hi + 1, chunk_size):
+            with transaction.atomic(), connection.cursor() as cursor:
+                result = _classify_chunk(
+                    cursor,
+                    run=run,
+                    lo=start,
+                    hi=start + chunk_size - 1,
+                    rates=rates,
+                    use_cached=use_cached,
+                    write_state=write_state,
+                )
+                seen += result.seen
+                changed += result.changed
+                _notify_lapses(result.lapsed)
+        raised = resolved = 0
+        if write_state:
+            raised, resolved = refresh_data_driven_flags(as_of=as_of)
+    except Exception as error:
+        logger.exception("classification run as of %s failed", as_of)
+        ClassificationRun.objects.filter(pk=run.pk).update(
+            status=ClassificationRun.Status.FAILED,
+            errors=repr(error)[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    ClassificationRun.objects.filter(pk=run.pk).update(
+        status=ClassificationRun.Status.COMPLETED,
+        finished_at=timezone.now(),
+        loans_seen=seen,
+        changed=changed,  # this attempt's changes: a rerun of a completed date finds none
+        flags_raised=raised,
+        flags_resolved=resolved,
+        updated_state=write_state,
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _notify_lapses(lapsed_rows) -> None:
+    from django.contrib.auth.models import User
+
+    if not lapsed_rows:
+        return
+    users = User.objects.in_bulk({row[3] for row in lapsed_rows} | {row[4] for row in lapsed_rows})
+    for loan_id, _adjustment_id, tier, proposer_id, officer_id, reference in lapsed_rows:
+        notify(
+            [users.get(proposer_id), users.get(officer_id)],
+            "adjustment_lapsed",
+            url=f"/loans/{loan_id}/",
+            loan=reference,
+            tier=tier,
+        )
+
+
+# --- The data-driven risk factors (DOMAIN.md §6) ---------------------------------------------
+
+
+def _factor_hits_sql(settings: BusinessSettings) -> str:
+    """Every (loan, factor, evidence) that holds as of %(as_of)s, for open loans."""
+    contact_facts = ", ".join(f"'{fact.value}'" for fact in CONTACT_FACTS)
+    return f"""
+    WITH open_loans AS (
+        SELECT l.id, l.borrower_id, l.group_id, s.consecutive_missed, s.outstanding_principal,
+               s.tier
+        FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
+        WHERE l.status = 'active' AND l.disbursed_on <= %(as_of)s
+    )
+    SELECT id, {factors.MISSED_INSTALMENT}, 'missed_periods=' || consecutive_missed
+    FROM open_loans WHERE consecutive_missed > 0
+    UNION ALL
+    SELECT o.id, {factors.CONTACT_CHANGES}, 'contact_changes=' || c.changes
+    FROM open_loans o JOIN (
+        SELECT borrower_id, COUNT(*) AS changes FROM borrowers_borrowerfactchange
+        WHERE fact IN ({contact_facts})
+          AND effective_on <= %(as_of)s
+          AND effective_on > %(as_of)s::date - make_interval(months => %(window)s)
+        GROUP BY borrower_id HAVING COUNT(*) >= %(threshold)s
+    ) c ON c.borrower_id = o.borrower_id
+    UNION ALL
+    SELECT o.id, {factors.COLLATERAL_COVERAGE},
+           'collateral_value=' || v.total || ';outstanding=' || o.outstanding_principal
+    FROM open_loans o JOIN (
+        SELECT c.loan_id, SUM(latest.value) AS total
+        FROM loans_collateral c
+        JOIN LATERAL (
+            SELECT value FROM loans_valuation val
+            WHERE val.collateral_id = c.id AND val.valued_on <= %(as_of)s
+            ORDER BY val.valued_on DESC, val.id DESC LIMIT 1
+        ) latest ON TRUE
+        WHERE c.status = 'held'
+        GROUP BY c.loan_id
+    ) v ON v.loan_id = o.id
+    WHERE o.outstanding_principal > 0
+      AND v.total <= o.outstanding_principal * %(coverage)s / 100
+    UNION ALL
+    SELECT DISTINCT ON (o.id) o.id, {factors.OFF_PLAN_OVERDUE},
+           CASE WHEN c.expected_completion_on < %(as_of)s
+                     AND (c.completed_on IS NULL OR c.completed_on > %(as_of)s)
+                THEN 'completion_due=' || c.expected_completion_on
+                ELSE 'registration_due=' || c.registration_due_on END
+    FROM open_loans o JOIN loans_collateral c ON c.loan_id = o.id
+    WHERE c.kind = 'off_plan' AND c.status = 'held' AND (
+        (c.expected_completion_on < %(as_of)s
+         AND (c.completed_on IS NULL OR c.completed_on > %(as_of)s))
+        OR (c.registration_due_on < %(as_of)s
+            AND (c.registration_on IS NULL OR c.registration_on > %(as_of)s)))
+    UNION ALL
+    SELECT DISTINCT ON (o.id) o.id, {factors.GUARANTOR_IMPAIRED}, 'guarantor=' || g.reference
+    FROM open_loans o
+    JOIN borrowers_guarantee gt ON gt.loan_id = o.id AND gt.status = 'active'
+    JOIN borrowers_guarantor g ON g.id = gt.guarantor_id
+    JOIN LATERAL (
+        SELECT capacity_lowered, enterprise_status FROM borrowers_guarantorassessment ga
+        WHERE ga.guarantor_id = g.id AND ga.assessed_on <= %(as_of)s
+        ORDER BY ga.assessed_on DESC, ga.id DESC LIMIT 1
+    ) latest ON TRUE
+    WHERE latest.capacity_lowered
+       OR latest.enterprise_status IN ('merged', 'restructuring', 'bankrupt')
+    UNION ALL
+    SELECT DISTINCT ON (o.id) o.id, {factors.GUARANTOR_IMPAIRED},
+           'group_member_non_performing=' || other_loan.reference
+    FROM open_loans o
+    JOIN open_loans other ON other.group_id = o.group_id AND other.id <> o.id
+                          AND other.borrower_id <> o.borrower_id
+    JOIN loans_loan other_loan ON other_loan.id = other.id
+    WHERE o.group_id IS NOT NULL
+      AND other.tier IN ('substandard', 'doubtful', 'loss')"""
+
+
+def refresh_data_driven_flags(*, as_of: date) -> tuple[int, int]:
+    """Raise the data-driven flags that now hold and resolve those that no longer do."""
+    settings = BusinessSettings.current()
+    params = {
+        "as_of": as_of,
+        "window": settings.contact_change_window_months,
+        "threshold": settings.contact_change_threshold,
+        "coverage": settings.collateral_coverage_percent,
+    }
+    data_driven = ", ".join(str(n) for n in sorted(factors.DATA_DRIVEN))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("DROP TABLE IF EXISTS factor_hits")
+        cursor.execute(
+            "CREATE TEMP TABLE factor_hits (loan_id bigint, factor smallint, evidence text) "
+            "ON COMMIT DROP"
+        )
+        cursor.execute("INSERT INTO factor_hits " + _factor_hits_sql(settings), params)
+        cursor.execute(
+            """
+            INSERT INTO postloan_riskflag (factor, loan_id, source, evidence, is_serious,
+                                           raised_on, raised_at, resolution)
+            SELECT DISTINCT ON (loan_id, factor) factor, loan_id, 'automatic', evidence, false,
+                   %(as_of)s, now(), ''
+            FROM factor_hits
+            ON CONFLICT (loan_id, factor) WHERE source = 'automatic' AND resolved_on IS NULL
+            DO NOTHING""",
+            params,
+        )
+        raised = cursor.rowcount
+        cursor.execute(
+            f"""
+            UPDATE postloan_riskflag f SET resolved_on = %(as_of)s, resolution = 'cleared'
+            WHERE f.source = 'automatic' AND f.resolved_on IS NULL
+              AND f.factor IN ({data_driven})
+              AND NOT EXISTS (SELECT 1 FROM factor_hits h
+                              WHERE h.loan_id = f.loan_id AND h.factor = f.factor)""",
+            params,
+        )
+        resolved = cursor.rowcount
+    return raised, resolved
