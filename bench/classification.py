@@ -64,8 +64,13 @@ def manage(*args: str, env: dict) -> tuple[float, int]:
 
 def run_seconds(url: str, as_of: date) -> float:
     """The run's own duration, as it recorded it (without the process start-up)."""
-    out = psql(url, "-tAc", "SELECT EXTRACT(EPOCH FROM finished_at - started_at) FROM "
-               f"postloan_classificationrun WHERE as_of = '{as_of.isoformat()}'", capture=True)
+    out = psql(
+        url,
+        "-tAc",
+        "SELECT EXTRACT(EPOCH FROM finished_at - started_at) FROM "
+        f"postloan_classificationrun WHERE as_of = '{as_of.isoformat()}'",
+        capture=True,
+    )
     return float(out.strip())
 
 
@@ -96,14 +101,21 @@ def main() -> None:
         print(f"\n== {loans:,} loans", flush=True)
         recreate_database(url)
         manage("migrate", "-v", "0", env=env)
-        generated, _ = manage("generate_portfolio", "--loans", str(loans),
-                              "--as-of", as_of.isoformat(), env=env)
-        counts = psql(url, "-tAc", "SELECT (SELECT COUNT(*) FROM loans_loan WHERE status = "
-                      "'active'), (SELECT COUNT(*) FROM loans_instalment)", capture=True)
+        generated, _ = manage(
+            "generate_portfolio", "--loans", str(loans), "--as-of", as_of.isoformat(), env=env
+        )
+        counts = psql(
+            url,
+            "-tAc",
+            "SELECT (SELECT COUNT(*) FROM loans_loan WHERE status = "
+            "'active'), (SELECT COUNT(*) FROM loans_instalment)",
+            capture=True,
+        )
         active, instalments = (int(x) for x in counts.strip().split("|"))
         reset(url)
-        floor = timed_psql(url, "-v", f"as_of='{as_of.isoformat()}'", "-f",
-                           str(ROOT / "bench" / "floor.sql"))
+        floor = timed_psql(
+            url, "-v", f"as_of='{as_of.isoformat()}'", "-f", str(ROOT / "bench" / "floor.sql")
+        )
         reset(url)
         first, first_mb = manage("classify_portfolio", "--as-of", as_of.isoformat(), env=env)
         first_own = run_seconds(url, as_of)
@@ -111,19 +123,50 @@ def main() -> None:
             "classify_portfolio", "--as-of", (as_of + timedelta(days=1)).isoformat(), env=env
         )
         nightly_own = run_seconds(url, as_of + timedelta(days=1))
-        rows.append((loans, active, instalments, generated, floor, first, first_own, first_mb,
-                     nightly, nightly_own, nightly_mb))
-        print(f"floor {floor:.2f}s; first run {first:.2f}s wall, {first_own:.2f}s own "
-              f"({first_own / floor:.2f}x floor), {first_mb} MB; nightly {nightly:.2f}s wall, "
-              f"{nightly_own:.2f}s own, {nightly_mb} MB", flush=True)
-    print("\n| loans | active | instalments | generate (s) | floor (s) | first run: wall / own (s)"
-          " | own / floor | peak MB | nightly run: wall / own (s) | peak MB |")
+        rows.append(
+            (
+                loans,
+                active,
+                instalments,
+                generated,
+                floor,
+                first,
+                first_own,
+                first_mb,
+                nightly,
+                nightly_own,
+                nightly_mb,
+            )
+        )
+        print(
+            f"floor {floor:.2f}s; first run {first:.2f}s wall, {first_own:.2f}s own "
+            f"({first_own / floor:.2f}x floor), {first_mb} MB; nightly {nightly:.2f}s wall, "
+            f"{nightly_own:.2f}s own, {nightly_mb} MB",
+            flush=True,
+        )
+    print(
+        "\n| loans | active | instalments | generate (s) | floor (s) | first run: wall / own (s)"
+        " | own / floor | peak MB | nightly run: wall / own (s) | peak MB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (loans, active, inst, gen, floor, first, first_own, first_mb, nightly, nightly_own,
-         nightly_mb) in rows:
-        print(f"| {loans:,} | {active:,} | {inst:,} | {gen:.0f} | {floor:.2f} | {first:.2f} / "
-              f"{first_own:.2f} | {first_own / floor:.2f} | {first_mb} | {nightly:.2f} / "
-              f"{nightly_own:.2f} | {nightly_mb} |")
+    for (
+        loans,
+        active,
+        inst,
+        gen,
+        floor,
+        first,
+        first_own,
+        first_mb,
+        nightly,
+        nightly_own,
+        nightly_mb,
+    ) in rows:
+        print(
+            f"| {loans:,} | {active:,} | {inst:,} | {gen:.0f} | {floor:.2f} | {first:.2f} / "
+            f"{first_own:.2f} | {first_own / floor:.2f} | {first_mb} | {nightly:.2f} / "
+            f"{nightly_own:.2f} | {nightly_mb} |"
+        )
 
 
 if __name__ == "__main__":

@@ -79,6 +79,9 @@ class BusinessSettings(models.Model):
     adhoc_inspection_working_days = models.PositiveSmallIntegerField(
         _("working days to inspect after a serious risk flag"), default=2
     )
+    followup_working_days = models.PositiveSmallIntegerField(
+        _("working days to start the follow-up of a missed instalment"), default=5
+    )
     upload_max_megabytes = models.PositiveSmallIntegerField(
         _("largest photo or document (MB)"), default=10
     )

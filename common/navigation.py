@@ -24,6 +24,7 @@ class NavItem:
     label: str | Promise
     url_name: str
     visible_to: Callable[[object], bool] = everyone
+    badge: Callable[[object], int] | None = None  # a count shown next to the entry
 
 
 def reads_portfolio(user) -> bool:
@@ -38,8 +39,16 @@ def portfolio_reader(user) -> bool:
     return roles.sees_whole_portfolio(user)
 
 
+def inspections_due(user) -> int:
+    from postloan.inspection_selectors import due_count
+
+    return due_count(user)
+
+
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home"),
+    NavItem(_("My agenda"), "postloan:agenda", roles.is_loan_officer, badge=inspections_due),
+    NavItem(_("Inspections"), "postloan:inspections", portfolio_reader),
     NavItem(_("My loans"), "loans:list", officer_only),
     NavItem(_("Loans"), "loans:list", portfolio_reader),
     NavItem(_("Borrowers"), "borrowers:list", reads_portfolio),
@@ -57,5 +66,6 @@ def items_for(user, current_path: str) -> list[dict]:
             continue
         url = reverse(item.url_name)
         active = current_path == url if url == "/" else current_path.startswith(url)
-        entries.append({"label": item.label, "url": url, "active": active})
+        badge = item.badge(user) if item.badge else 0
+        entries.append({"label": item.label, "url": url, "active": active, "badge": badge})
     return entries

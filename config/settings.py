@@ -158,6 +158,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "postloan.tasks.classify_portfolio",
         "schedule": crontab(hour=1, minute=0),
     },
+    # After the classification, so that the plan follows tonight's tier changes.
+    "schedule-inspections-nightly": {
+        "task": "postloan.tasks.schedule_inspections",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "inspection-reminders-morning": {
+        "task": "postloan.tasks.send_inspection_reminders",
+        "schedule": crontab(hour=7, minute=30),
+    },
 }
 
 # --- Auth, sessions, security --------------------------------------------------------------

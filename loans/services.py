@@ -321,7 +321,15 @@ def loan_book(
         due_on=due.day,
         due_is_provisional=due.provisional,
     )
+    _replan(loan)  # the handover's first-contact inspection, due with the handover
     return loan
+
+
+def _replan(loan: Loan) -> None:
+    """Let the inspection plan follow a change to the loan at once."""
+    from postloan.scheduling import schedule_for_loans  # post-loan work builds on loans
+
+    schedule_for_loans([loan.pk])
 
 
 # --- Status: one guarded transition ----------------------------------------------------------
@@ -355,6 +363,7 @@ def loan_transition(*, loan: Loan, to: str, on: date, reason: str, by=None) -> L
     loan.status = to
     loan.closed_on = None if to == LoanStatus.ACTIVE else on
     loan.save(update_fields=["status", "closed_on"])
+    _replan(loan)  # a closed loan's open inspections are cancelled
     return loan
 
 
@@ -690,6 +699,9 @@ def loan_reassign(
     loan.managing_officer = to_officer
     loan.save(update_fields=["managing_officer"])
     Handover.objects.filter(loan=loan, contacted_on__isnull=True).update(to_officer=to_officer)
+    from postloan.scheduling import follow_reassignment
+
+    follow_reassignment(loan=loan, to_officer=to_officer)
     return assignment
 
 
@@ -725,6 +737,7 @@ def handover_record_contact(
     handover.recorded_by = by
     handover.full_clean()
     handover.save()
+    _replan(handover.loan)  # completes the first-contact inspection, on time or late
     return handover
 
 

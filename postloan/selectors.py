@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from borrowers.models import Guarantee
 from loans.selectors import loans_visible_to
 from postloan.models import LoanRiskState, Reclassification, RiskFlag, TierAdjustment
 
 
-def open_flags_reaching():
-    """Open flags on the (outer) loan, on its borrower, or on a guarantor actively backing it."""
-    loan_ref = OuterRef("pk")
-    return RiskFlag.objects.filter(resolved_on__isnull=True).filter(
-        Q(loan=loan_ref)
-        | Q(borrower=OuterRef("borrower_id"))
-        | Q(
-            guarantor__in=Guarantee.objects.filter(loan=loan_ref, status="active").values(
-                "guarantor_id"
-            )
-        )
+def watched(factor: int | None = None) -> Q:
+    """Loans reached by an open flag: on the loan, on its borrower, or on a guarantor
+    actively backing it.
+
+    Three uncorrelated IN-lists rather than one EXISTS with ORs: PostgreSQL hashes each
+    list once, where the correlated form scanned every open flag for every loan (23,000
+    loans × 30,000 flags: minutes instead of milliseconds).
+    """
+    flags = RiskFlag.objects.filter(resolved_on__isnull=True)
+    if factor:
+        flags = flags.filter(factor=factor)
+    backed_by_flagged_guarantor = Guarantee.objects.filter(
+        status="active", guarantor__in=flags.filter(guarantor__isnull=False).values("guarantor")
+    ).values("loan")
+    return (
+        Q(pk__in=flags.filter(loan__isnull=False).values("loan"))
+        | Q(borrower__in=flags.filter(borrower__isnull=False).values("borrower"))
+        | Q(pk__in=backed_by_flagged_guarantor)
     )
 
 
@@ -62,13 +69,10 @@ def loan_risk_panel(loan) -> dict:
 
 def watch_list(user, *, filters: dict | None = None):
     filters = filters or {}
-    flags = open_flags_reaching()
-    if filters.get("factor"):
-        flags = flags.filter(factor=filters["factor"])
     loans = (
         loans_visible_to(user)
         .filter(status="active")
-        .filter(Exists(flags))
+        .filter(watched(filters.get("factor")))
         .select_related("borrower", "branch", "managing_officer", "risk")
     )
     if filters.get("officer"):

@@ -79,6 +79,9 @@ def adjustment_propose(
     if not _can_propose(by, loan):
         raise PermissionDenied
     state = LoanRiskState.objects.select_for_update().get(loan=loan)
+    # Judge on the rows as they are now, not on the caller's copy: the borrower's legal
+    # status (loss evidence) or the loan's status may have changed since it was loaded.
+    loan = Loan.objects.select_related("borrower").get(pk=loan.pk)
     errors: dict[str, list] = {}
     if tier not in {t.value for t in Tier}:
         errors["tier"] = [_("Choose a tier.")]
@@ -157,16 +160,28 @@ def adjustment_decide(
         return adjustment
 
     state = LoanRiskState.objects.select_for_update().get(loan=loan)
-    if adjustment_lapses(
-        Adjustment(Tier(adjustment.proposed_tier), Tier(adjustment.quantitative_tier)),
-        Tier(state.quantitative_tier),
-    ):
+    proposed, judged_on = Tier(adjustment.proposed_tier), Tier(adjustment.quantitative_tier)
+    now = Tier(state.quantitative_tier)
+    if adjustment_lapses(Adjustment(proposed, judged_on), now):
         raise ValidationError(
             _(
                 "The missed periods have grown since the proposal (now %(tier)s): the "
                 "proposal no longer applies. Reject it and propose again."
             )
-            % {"tier": Tier(state.quantitative_tier).label}
+            % {"tier": now.label}
+        )
+    # The adjustment lapses once the count is worse than it and than the count it was
+    # approved against; the batch reads that count from the proposal. When the count has
+    # moved since, in a way that would change where the adjustment lapses (an upgrade
+    # whose count has improved), the checker would approve on another count than the one
+    # recorded: the proposal is made again on today's count instead.
+    if max(proposed.rank, judged_on.rank) != max(proposed.rank, now.rank):
+        raise ValidationError(
+            _(
+                "The quantitative tier has changed since the proposal (now %(tier)s): it "
+                "was judged on another count. Reject it and propose again."
+            )
+            % {"tier": now.label}
         )
     TierAdjustment.objects.filter(loan=loan, status=TierAdjustment.Status.APPROVED).update(
         status=TierAdjustment.Status.SUPERSEDED, ended_on=today

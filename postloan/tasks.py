@@ -19,3 +19,25 @@ def classify_portfolio(self, as_of: str | None = None) -> dict:
     except batch.RunInProgress as busy:
         raise self.retry(exc=busy) from busy
     return {"as_of": run.as_of.isoformat(), "seen": run.loans_seen, "changed": run.changed}
+
+
+@shared_task(max_retries=3, default_retry_delay=300)
+def schedule_inspections(as_of: str | None = None) -> dict:
+    """Plan the month's inspections (beat: every night, after the classification)."""
+    from postloan.scheduling import schedule_inspections as plan
+
+    result = plan(as_of=date.fromisoformat(as_of) if as_of else None)
+    return {
+        "as_of": result.as_of.isoformat(),
+        "created": result.created,
+        "cancelled": result.cancelled,
+        "sampled": result.sampled,
+    }
+
+
+@shared_task
+def send_inspection_reminders() -> int:
+    """The morning digest to each officer (beat: every morning)."""
+    from postloan.reminders import send_inspection_reminders as send
+
+    return send()

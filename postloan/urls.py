@@ -1,6 +1,6 @@
 from django.urls import path
 
-from postloan import views
+from postloan import inspection_views, views
 
 app_name = "postloan"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("watch-list/", views.watch_list, name="watchlist"),
     path("provisions/", views.provision_rates, name="provisions"),
     path("runs/", views.runs, name="runs"),
+    path("agenda/", inspection_views.agenda, name="agenda"),
+    path("inspections/", inspection_views.inspection_list, name="inspections"),
+    path("policy/", inspection_views.policy, name="policy"),
+    path("policy/new/", inspection_views.policy_edit, name="policy_new"),
+    path("policy/<int:pk>/edit/", inspection_views.policy_edit, name="policy_edit"),
 ]

@@ -105,3 +105,38 @@ def system_text(value: str) -> str:
     from django.utils.translation import gettext
 
     return gettext(value) if value else value
+
+
+@register.filter
+def inspection_reason(inspection) -> str:
+    """Why an inspection is due, in the reader's words."""
+    from django.utils.translation import gettext as _
+
+    from postloan.classification import Tier
+
+    if inspection.reason == "policy" and inspection.rule_id:
+        tier = getattr(getattr(inspection.loan, "risk", None), "tier", "")
+        label = f" · {Tier(tier).label}" if tier else ""
+        return f"{inspection.rule.name}{label}"
+    return {
+        "sample": _("monthly sample of normal loans"),
+        "handover": _("first contact after disbursement (Art. 3)"),
+        "missed": _("missed instalments: default follow-up (Art. 4)"),
+        "flag": _("serious risk factor: inspect at once"),
+    }.get(inspection.reason, inspection.reason)
+
+
+@register.filter
+def cancel_reason(inspection) -> str:
+    from django.utils.translation import gettext as _
+
+    from postloan.classification import Tier
+
+    reason = inspection.cancel_reason
+    if reason == "loan_closed":
+        return _("the loan is closed")
+    if reason.startswith("no_longer_required:"):
+        tier = reason.split(":", 1)[1]
+        tier_label = Tier(tier).label if tier in Tier.__members__.values() else tier
+        return _("no longer required: the loan is now %(tier)s") % {"tier": tier_label}
+    return reason

@@ -50,7 +50,7 @@ def test_check_worker_command_sees_the_worker(celery_worker, capsys):
 
 def _app_with_redis_down() -> Celery:
     """A Celery app with our settings, pointed at a port where nothing listens."""
-    app = Celery("daihou-down")
+    app = Celery("daihou-down", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_url = "redis://127.0.0.1:9/0"
     return app

@@ -1,0 +1,224 @@
+"""Pages for planned inspections: the officer's agenda, the managers' view, the policy."""
+
+from __future__ import annotations
+
+from django import forms
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from common.celery import enqueue_on_commit
+from common.roles import manages_risk, role_required, sees_whole_portfolio
+from common.services import add_service_errors
+from loans.forms import OfficerChoiceField, loan_officers
+from loans.models import Branch
+from postloan import inspection_selectors as selectors
+from postloan.models import (
+    TIER_CHOICES,
+    InspectionKind,
+    InspectionPolicyRule,
+)
+
+PAGE_SIZE = 50
+
+
+class InspectionFilterForm(forms.Form):
+    officer = OfficerChoiceField(
+        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
+    )
+    branch = forms.ModelChoiceField(
+        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
+    )
+    kind = forms.ChoiceField(
+        label=gettext_lazy("kind"),
+        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
+        required=False,
+    )
+    tier = forms.ChoiceField(
+        label=gettext_lazy("tier"),
+        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
+        required=False,
+    )
+    overdue = forms.ChoiceField(
+        label=gettext_lazy("overdue"),
+        choices=[
+            ("", gettext_lazy("all")),
+            ("yes", gettext_lazy("overdue")),
+            ("no", gettext_lazy("not overdue")),
+        ],
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["officer"].queryset = loan_officers()
+
+
+class PolicyRuleForm(forms.ModelForm):
+    class Meta:
+        model = InspectionPolicyRule
+        fields = [
+            "name",
+            "is_active",
+            "tier",
+            "collateral_kind",
+            "min_outstanding",
+            "product",
+            "repayment_method",
+            "frequency",
+            "times_per_month",
+            "every_months",
+            "sample_percent",
+            "kind",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        frequency = data.get("frequency")
+        needed = {
+            "per_month": ("times_per_month", 1, 8),
+            "every_n_months": ("every_months", 1, 36),
+            "sample": ("sample_percent", 0.01, 100),
+        }.get(frequency)
+        if needed:
+            field, low, high = needed
+            value = data.get(field)
+            if value is None or not low <= value <= high:
+                self.add_error(
+                    field,
+                    _("Give a value from %(low)s to %(high)s for this frequency.")
+                    % {"low": low, "high": high},
+                )
+            for other in ("times_per_month", "every_months", "sample_percent"):
+                if other != field:
+                    data[other] = None
+        return data
+
+
+def agenda(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    items = list(selectors.agenda(request.user, today=today))
+    return render(
+        request,
+        "postloan/agenda.html",
+        {
+            "overdue": [i for i in items if i.due_on < today],
+            "upcoming": [i for i in items if i.due_on >= today],
+            "today": today,
+        },
+    )
+
+
+@role_required(sees_whole_portfolio)
+def inspection_list(request: HttpRequest) -> HttpResponse:
+    form = InspectionFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    today = timezone.localdate()
+    inspections = selectors.open_inspections(request.user, filters=filters, today=today)
+    page = Paginator(inspections, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "postloan/inspection_list.html",
+        {"form": form, "page": page, "today": today},
+    )
+
+
+@role_required(sees_whole_portfolio)
+def policy(request: HttpRequest) -> HttpResponse:
+    rules = InspectionPolicyRule.objects.select_related("product").order_by("-is_active", "id")
+    events = (
+        apps.get_model("postloan", "InspectionPolicyRuleEvent")
+        .objects.select_related("pgh_context")
+        .order_by("-pgh_id")[:100]
+    )
+    users = User.objects.in_bulk(
+        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
+    )
+    return render(
+        request,
+        "postloan/policy.html",
+        {
+            "rules": rules,
+            "history": _policy_history(list(events), users),
+            "can_edit": manages_risk(request.user),
+        },
+    )
+
+
+def _policy_history(events, users) -> list[dict]:
+    """Each change with who, when, and the fields that changed (before → after)."""
+    tracked = [f.name for f in InspectionPolicyRule._meta.fields if f.name != "id"]
+    history = []
+    by_rule: dict[int, list] = {}
+    for event in sorted(events, key=lambda e: e.pgh_id):
+        previous = by_rule.get(event.pgh_obj_id)
+        changes = []
+        for name in tracked:
+            after = getattr(event, name if name != "product" else "product_id", None)
+            before = getattr(previous, name if name != "product" else "product_id", None)
+            if previous is None or before != after:
+                changes.append(
+                    {
+                        "field": InspectionPolicyRule._meta.get_field(name).verbose_name,
+                        "before": "" if previous is None else before,
+                        "after": after,
+                    }
+                )
+        by_rule[event.pgh_obj_id] = event
+        user_id = event.pgh_context.metadata.get("user") if event.pgh_context_id else None
+        history.append(
+            {
+                "event": event,
+                "user": users.get(user_id),
+                "changes": changes,
+                "created": previous is None,
+            }
+        )
+    return list(reversed(history))
+
+
+@role_required(manages_risk)
+@require_http_methods(["GET", "POST"])
+def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    rule = get_object_or_404(InspectionPolicyRule, pk=pk) if pk else None
+    form = PolicyRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                saved = form.save()
+                from postloan.tasks import schedule_inspections
+
+                # Re-plan the portfolio with the new policy once this change is committed.
+                enqueue_on_commit(schedule_inspections)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Rule “%(name)s” saved; the inspection plan is being updated.")
+                % {"name": saved.name},
+            )
+            return redirect("postloan:policy")
+    return render(
+        request,
+        "common/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit an inspection rule") if rule else _("New inspection rule"),
+            "intro": _(
+                "Empty conditions match every loan. Where several rules apply to a loan, the "
+                "strictest (most inspections a month) wins."
+            ),
+            "back_url": "/risk/policy/",
+            "back_label": _("Inspection policy"),
+        },
+    )

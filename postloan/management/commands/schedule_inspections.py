@@ -1,0 +1,19 @@
+from datetime import date
+
+from common.management.base import AuditedCommand
+from postloan.scheduling import schedule_inspections
+
+
+class Command(AuditedCommand):
+    help = "Plan the inspections of the month of a date (default today) for every active loan."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--as-of", type=date.fromisoformat, default=None)
+
+    def handle(self, *args, **options):
+        result = schedule_inspections(as_of=options["as_of"])
+        self.stdout.write(
+            f"planned inspections as of {result.as_of}: {result.created} created, "
+            f"{result.sampled} sampled, {result.reopened} reopened, {result.cancelled} "
+            f"cancelled, {result.completed} completed"
+        )

@@ -1,0 +1,78 @@
+"""Helpers for the classification tests: book loans on chosen dates, pay them, run the batch."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from decimal import Decimal
+
+from common.money import ZERO
+from loans import services as loan_services
+from loans.models import Instalment, Loan
+from loans.selectors import loan_position
+from postloan import batch
+from postloan.classification import quantitative_tier
+from postloan.models import LoanRiskState
+from tests.factories import book_loan, make_person
+
+_references = itertools.count(1)
+
+
+def book(officer, *, product, branch, borrower=None, **terms) -> Loan:
+    """A loan booked through the service, on whatever (past) dates the test names."""
+    return book_loan(
+        borrower=borrower or make_person(),
+        officer=officer,
+        product=product,
+        branch=branch,
+        **terms,
+    )
+
+
+def pay(loan: Loan, amount: Decimal, paid_on: date):
+    return loan_services.repayment_post(
+        loan=loan,
+        paid_on=paid_on,
+        amount=Decimal(amount),
+        channel="bank_transfer",
+        reference=f"PAY-{next(_references)}",
+    )
+
+
+def owed_on_instalments(loan: Loan, count: int) -> Decimal:
+    """What is still owed on the `count` oldest instalments not yet paid in full."""
+    rows = [row for row in Instalment.objects.filter(loan=loan).order_by("seq") if row.outstanding]
+    return sum((row.outstanding for row in rows[:count]), ZERO)
+
+
+def pay_instalments(loan: Loan, count: int, paid_on: date):
+    """Pay the `count` oldest open instalments in full, in one payment."""
+    return pay(loan, owed_on_instalments(loan, count), paid_on)
+
+
+def classify(as_of: date, **kwargs):
+    return batch.classify_portfolio(as_of=as_of, **kwargs)
+
+
+def risk(loan: Loan) -> LoanRiskState:
+    return LoanRiskState.objects.get(loan=loan)
+
+
+def assert_state_is_the_ledger(loan: Loan, as_of: date) -> LoanRiskState:
+    """The stored state equals the pure ledger (loans.ledger) fed from the loan's rows."""
+    state = risk(loan)
+    expected = loan_position(loan, as_of=as_of)
+    assert (
+        state.consecutive_missed,
+        state.days_past_due,
+        state.outstanding_principal,
+        state.overdue_amount,
+        state.quantitative_tier,
+    ) == (
+        expected.consecutive_missed_periods,
+        expected.days_past_due,
+        expected.outstanding_principal,
+        expected.overdue_amount,
+        quantitative_tier(expected.consecutive_missed_periods).value,
+    ), f"{loan.reference} as of {as_of}"
+    return state
