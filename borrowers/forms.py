@@ -6,7 +6,14 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from borrowers.models import RATINGS, Borrower, CreditStanding, EnterpriseStatus, PartyKind
+from borrowers.models import (
+    RATINGS,
+    Borrower,
+    CreditStanding,
+    EnterpriseStatus,
+    MaintenanceKind,
+    PartyKind,
+)
 from common.forms import ServiceModelForm, date_field, money_field
 from loans.models import LoanProduct
 
@@ -247,3 +254,9 @@ class LimitCalculatorForm(forms.Form):
         if borrowers is not None:
             for name in ("borrower", "guarantors", "members"):
                 self.fields[name].queryset = borrowers
+
+
+class MaintenanceForm(forms.Form):
+    happened_on = date_field(_("date"), initial=timezone.localdate)
+    kind = forms.ChoiceField(label=_("kind"), choices=MaintenanceKind.choices)
+    notes = forms.CharField(label=_("notes"), widget=forms.Textarea(attrs={"rows": 3}))

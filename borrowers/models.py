@@ -491,3 +491,35 @@ class GroupMembership(models.Model):
     @property
     def is_current(self) -> bool:
         return self.left_on is None
+
+
+class MaintenanceKind(models.TextChoices):
+    OPINION = "opinion", _("Opinions collected")
+    INFORMATION = "information", _("Policy or market information given")
+    PRODUCT = "product", _("Product recommended")
+    ADVICE = "advice", _("Advice on cash planning")
+
+
+@pghistory.track()
+class MaintenanceLog(models.Model):
+    """Customer maintenance (客户维护, Sec. 6): what the officer did to keep the customer."""
+
+    borrower = models.ForeignKey(Borrower, on_delete=models.CASCADE, related_name="maintenance")
+    happened_on = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=12, choices=MaintenanceKind.choices)
+    notes = models.TextField(_("notes"))
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("officer"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-happened_on", "-id"]
+        verbose_name = _("customer maintenance")
+        verbose_name_plural = _("customer maintenance log")
+
+    def __str__(self) -> str:
+        return f"{self.borrower_id} {self.happened_on} {self.kind}"

@@ -636,3 +636,27 @@ def cross_guarantees_for_loan(*, loan, by=None) -> list[Guarantee]:
         )
         for member in others
     ]
+
+
+@transaction.atomic
+def maintenance_add(*, borrower: Borrower, happened_on: date, kind: str, notes: str, by):
+    """Log customer maintenance (客户维护, Sec. 6)."""
+    from django.core.exceptions import PermissionDenied
+
+    from borrowers.models import MaintenanceKind, MaintenanceLog
+    from borrowers.selectors import borrowers_editable_by
+
+    if not borrowers_editable_by(by).filter(pk=borrower.pk).exists():
+        raise PermissionDenied
+    errors: dict[str, list] = {}
+    if happened_on > timezone.localdate():
+        errors["happened_on"] = [_("This cannot be dated in the future.")]
+    if kind not in MaintenanceKind.values:
+        errors["kind"] = [_("Choose what was done.")]
+    if not (notes or "").strip():
+        errors["notes"] = [_("Write down what was said or done.")]
+    if errors:
+        raise ValidationError(errors)
+    return MaintenanceLog.objects.create(
+        borrower=borrower, happened_on=happened_on, kind=kind, notes=notes.strip(), officer=by
+    )

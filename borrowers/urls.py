@@ -23,4 +23,5 @@ urlpatterns = [
         name="group_member_leave",
     ),
     path("limits/", views.limit_calculator, name="limit_calculator"),
+    path("<int:pk>/maintenance/new/", views.maintenance_add, name="maintenance_add"),
 ]

@@ -21,6 +21,7 @@ from borrowers.forms import (
     GuarantorForm,
     LeaveForm,
     LimitCalculatorForm,
+    MaintenanceForm,
 )
 from borrowers.models import Borrower, GroupMembership, GuaranteeStatus
 from common import roles
@@ -93,6 +94,7 @@ def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "guarantees_given": guarantees_given,
             "memberships": memberships,
             "timeline": selectors.borrower_timeline(borrower),
+            "maintenance": borrower.maintenance.select_related("officer")[:20],
             "can_edit": can_edit,
         },
     )
@@ -466,3 +468,32 @@ def _limit_result(form: LimitCalculatorForm) -> dict:
         "result": limits.ordinary_limits(people[0], people[1:], rules),
         "rules": rules,
     }
+
+
+@role_required(keeps_records)
+@require_http_methods(["GET", "POST"])
+def maintenance_add(request: HttpRequest, pk: int) -> HttpResponse:
+    borrower = selectors.get_borrower_for_user(request.user, pk, edit=True)
+    form = MaintenanceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.maintenance_add(borrower=borrower, by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Logged."))
+            return redirect(borrower)
+    return render(
+        request,
+        "common/form_page.html",
+        {
+            "form": form,
+            "title": _("Customer maintenance: %(name)s") % {"name": borrower.name},
+            "intro": _(
+                "Opinions collected, policy and market information shared, products "
+                "recommended, advice on cash planning (Sec. 6)."
+            ),
+            "back_url": borrower.get_absolute_url(),
+            "back_label": borrower.name,
+        },
+    )

@@ -26,6 +26,11 @@ def home(request: HttpRequest) -> HttpResponse:
         context["uncovered_years"] = uncovered_years(year, year + 1)
     if context["is_loan_officer"] or roles.sees_whole_portfolio(user):
         context["book"] = book_summary(user)
+    if context["is_risk_manager"] or context["is_supervisor"]:
+        from postloan.models import CollectionPlan, TierAdjustment
+
+        context["pending_proposals"] = TierAdjustment.objects.filter(status="pending").count()
+        context["pending_plans"] = CollectionPlan.objects.filter(status="pending").count()
     return render(request, "common/home.html", context)
 
 

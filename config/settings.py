@@ -154,6 +154,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
 )
 # The whole beat schedule, in one place. Times are Asia/Shanghai.
 CELERY_BEAT_SCHEDULE: dict = {
+    # Before the night's classification: the last month end as it stood.
+    "snapshot-month-end-nightly": {
+        "task": "postloan.tasks.snapshot_month_end",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "classify-portfolio-nightly": {
         "task": "postloan.tasks.classify_portfolio",
         "schedule": crontab(hour=1, minute=0),
@@ -162,6 +167,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     "schedule-inspections-nightly": {
         "task": "postloan.tasks.schedule_inspections",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "early-warnings-nightly": {
+        "task": "postloan.tasks.detect_early_warnings",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "refresh-dashboard-nightly": {
+        "task": "postloan.tasks.refresh_dashboard",
+        "schedule": crontab(hour=3, minute=0),
     },
     "inspection-reminders-morning": {
         "task": "postloan.tasks.send_inspection_reminders",
@@ -275,6 +288,8 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD and EMAIL_USE_TLS / _SSL.
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Daihou <daihou@localhost>")
+# The portal's address, for links in e-mails (which have no request to take it from).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Audit history tables are append-only: a trigger rejects UPDATE and DELETE on them.

@@ -38,7 +38,7 @@ def agenda(user, *, today: date | None = None, days_ahead: int = 31):
             status=InspectionStatus.OPEN,
             due_on__lte=today + timedelta(days=days_ahead),
         )
-        .select_related("loan", "loan__borrower", "loan__risk", "rule", "flag")
+        .select_related("loan", "loan__borrower", "loan__risk", "rule", "flag", "report")
         .annotate(tier_rank=TIER_RANK)
         .order_by("due_on", "tier_rank", "loan__reference")
     )
@@ -86,4 +86,27 @@ def overdue_by_officer(*, today: date | None = None):
         )
         .annotate(overdue=Count("id"))
         .order_by("-overdue")
+    )
+
+
+def open_warnings(user):
+    """Broken promises and missed plan steps on the loans the user manages."""
+    from postloan.models import EarlyWarning
+
+    return (
+        EarlyWarning.objects.filter(resolved_on__isnull=True, loan__managing_officer=user)
+        .select_related("loan", "loan__borrower")
+        .order_by("raised_on")
+    )
+
+
+def closures_to_write(user):
+    """Closed loans the user manages that still lack their closure evaluation (Sec. 7)."""
+    from loans.models import Loan
+
+    return (
+        Loan.objects.filter(managing_officer=user, closure__isnull=True)
+        .exclude(status="active")
+        .select_related("borrower")
+        .order_by("-closed_on")[:20]
     )

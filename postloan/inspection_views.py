@@ -20,7 +20,7 @@ from common.celery import enqueue_on_commit
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
 from loans.forms import OfficerChoiceField, loan_officers
-from loans.models import Branch
+from loans.models import Branch, LoanProduct
 from postloan import inspection_selectors as selectors
 from postloan.models import (
     TIER_CHOICES,
@@ -113,6 +113,8 @@ def agenda(request: HttpRequest) -> HttpResponse:
         {
             "overdue": [i for i in items if i.due_on < today],
             "upcoming": [i for i in items if i.due_on >= today],
+            "warnings": list(selectors.open_warnings(request.user)),
+            "closures": list(selectors.closures_to_write(request.user)),
             "today": today,
         },
     )
@@ -135,42 +137,55 @@ def inspection_list(request: HttpRequest) -> HttpResponse:
 @role_required(sees_whole_portfolio)
 def policy(request: HttpRequest) -> HttpResponse:
     rules = InspectionPolicyRule.objects.select_related("product").order_by("-is_active", "id")
-    events = (
-        apps.get_model("postloan", "InspectionPolicyRuleEvent")
-        .objects.select_related("pgh_context")
-        .order_by("-pgh_id")[:100]
-    )
-    users = User.objects.in_bulk(
-        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
-    )
     return render(
         request,
         "postloan/policy.html",
         {
             "rules": rules,
-            "history": _policy_history(list(events), users),
+            "history": _policy_history(limit=100),
             "can_edit": manages_risk(request.user),
         },
     )
 
 
-def _policy_history(events, users) -> list[dict]:
-    """Each change with who, when, and the fields that changed (before → after)."""
-    tracked = [f.name for f in InspectionPolicyRule._meta.fields if f.name != "id"]
+def _policy_history(*, limit: int) -> list[dict]:
+    """The latest changes, newest first, each with who, when, and the fields that changed
+    (before → after, in the reader's words)."""
+    Event = apps.get_model("postloan", "InspectionPolicyRuleEvent")
+    events = list(Event.objects.select_related("pgh_context").order_by("-pgh_id")[:limit])
+    if not events:
+        return []
+    # What each rule looked like before the oldest change shown: its previous event may lie
+    # outside the window (the window is the latest events, so it is the rule's last one
+    # before the window).
+    by_rule: dict[int, object] = {
+        event.pgh_obj_id: event
+        for event in Event.objects.filter(
+            pgh_obj_id__in={e.pgh_obj_id for e in events}, pgh_id__lt=events[-1].pgh_id
+        )
+        .order_by("pgh_obj_id", "-pgh_id")
+        .distinct("pgh_obj_id")
+    }
+    users = User.objects.in_bulk(
+        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
+    )
+    products = LoanProduct.objects.in_bulk(
+        ({e.product_id for e in events} | {e.product_id for e in by_rule.values()}) - {None}
+    )
+    fields = [f for f in InspectionPolicyRule._meta.fields if f.name != "id"]
     history = []
-    by_rule: dict[int, list] = {}
-    for event in sorted(events, key=lambda e: e.pgh_id):
+    for event in reversed(events):
         previous = by_rule.get(event.pgh_obj_id)
         changes = []
-        for name in tracked:
-            after = getattr(event, name if name != "product" else "product_id", None)
-            before = getattr(previous, name if name != "product" else "product_id", None)
+        for field in fields:
+            after = getattr(event, field.attname)
+            before = getattr(previous, field.attname) if previous is not None else None
             if previous is None or before != after:
                 changes.append(
                     {
-                        "field": InspectionPolicyRule._meta.get_field(name).verbose_name,
-                        "before": "" if previous is None else before,
-                        "after": after,
+                        "field": field.verbose_name,
+                        "before": "" if previous is None else _shown(field, before, products),
+                        "after": _shown(field, after, products),
                     }
                 )
         by_rule[event.pgh_obj_id] = event
@@ -180,10 +195,23 @@ def _policy_history(events, users) -> list[dict]:
                 "event": event,
                 "user": users.get(user_id),
                 "changes": changes,
-                "created": previous is None,
+                "created": event.pgh_label == "insert",
             }
         )
     return list(reversed(history))
+
+
+def _shown(field, value, products) -> str:
+    if value is None or value == "":
+        return ""
+    if field.name == "product":
+        product = products.get(value)
+        return product.name if product else str(value)
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return str(value)
 
 
 @role_required(manages_risk)

@@ -37,6 +37,7 @@ class ScheduleResult:
     as_of: date
     created: int = 0
     reopened: int = 0
+    rescheduled: int = 0
     cancelled: int = 0
     sampled: int = 0
     completed: int = 0
@@ -114,6 +115,16 @@ FROM sched_required r
 WHERE i.loan_id = r.loan_id AND i.kind = r.kind AND i.slot = r.slot AND i.status = 'cancelled'
 """
 
+# An open slot follows its requirement when that changed: a loan that became doubtful has
+# the first visit of the month it already had due by the 15th, no longer at month end (and
+# back when it becomes lighter); an edited rule moves its slots' due dates the same way.
+RESCHEDULE_SQL = """
+UPDATE postloan_inspection i SET due_on = r.due_on, rule_id = r.rule_id
+FROM sched_required r
+WHERE i.loan_id = r.loan_id AND i.kind = r.kind AND i.slot = r.slot AND i.status = 'open'
+  AND (i.due_on <> r.due_on OR i.rule_id IS DISTINCT FROM r.rule_id)
+"""
+
 # Normal-loan sampling: per sample rule, draw the share still missing this month from the
 # loans longest without an inspection (never inspected first; ties by a hash of the month,
 # so the draw is reproducible for that month).
@@ -155,17 +166,22 @@ WHERE r.position <= w.still_needed
 ON CONFLICT (loan_id, kind, slot) DO NOTHING
 """
 
-# What a lighter requirement no longer asks for, this month and later; a sampled loan keeps
-# its sample slot unless a stricter rule now applies.
+# What a lighter requirement no longer asks for in the periods under way (this month's
+# slots, and longer periods that began by now and end later); a sampled loan keeps its
+# sample slot unless a stricter rule now applies. Slots of periods still to come (a later
+# month planned before an earlier one is backfilled) are that period's run's business.
+# The reason names the loan's tier, also when no rule applies to it any more.
 CANCEL_SURPLUS_SQL = f"""
 UPDATE postloan_inspection i SET status = 'cancelled', cancelled_on = %(as_of)s,
-       cancel_reason = 'no_longer_required:' || COALESCE(r.tier, 'closed')
-FROM (SELECT l.id AS loan_id, sr.tier, sr.frequency FROM loans_loan l
+       cancel_reason = 'no_longer_required:' || r.tier
+FROM (SELECT l.id AS loan_id, s.tier, sr.frequency FROM loans_loan l
+      JOIN postloan_loanriskstate s ON s.loan_id = l.id
       LEFT JOIN sched_rule sr ON sr.loan_id = l.id
       WHERE l.status = 'active' {{loan_filter}}) r
 WHERE i.loan_id = r.loan_id AND i.status = 'open'
   AND i.kind IN {POLICY_KINDS_SQL}
   AND i.due_on >= %(month_start)s
+  AND left(i.slot, 7) <= to_char(%(month_start)s::date, 'YYYY-MM')
   AND NOT EXISTS (SELECT 1 FROM sched_required q
                   WHERE q.loan_id = i.loan_id AND q.kind = i.kind AND q.slot = i.slot)
   AND NOT (i.slot = %(sample_slot)s AND r.frequency = 'sample')
@@ -222,7 +238,9 @@ def _ad_hoc_sql(loan_filter: str) -> str:
             f.loan_id = l.id OR f.borrower_id = l.borrower_id
             OR f.guarantor_id IN (SELECT g.guarantor_id FROM borrowers_guarantee g
                                   WHERE g.loan_id = l.id AND g.status = 'active'))
-    JOIN ad_hoc_due d ON d.raised_on = f.raised_on
+    -- Counted from the flag, or from the disbursement of a loan booked after it, so that a
+    -- new loan of a flagged borrower is not born overdue.
+    JOIN ad_hoc_due d ON d.raised_on = GREATEST(f.raised_on, l.disbursed_on)
     WHERE f.is_serious AND f.resolved_on IS NULL {loan_filter}
     ON CONFLICT (loan_id, kind, slot) DO NOTHING
     """
@@ -234,7 +252,10 @@ def _ad_hoc_due_dates(cursor, settings: BusinessSettings) -> None:
         "CREATE TEMP TABLE ad_hoc_due (raised_on date PRIMARY KEY, due_on date) ON COMMIT DROP"
     )
     cursor.execute(
-        "SELECT DISTINCT raised_on FROM postloan_riskflag WHERE is_serious AND resolved_on IS NULL"
+        "SELECT DISTINCT raised_on FROM postloan_riskflag WHERE is_serious AND resolved_on IS NULL "
+        "UNION SELECT DISTINCT disbursed_on FROM loans_loan WHERE status = 'active' AND "
+        "disbursed_on >= (SELECT MIN(raised_on) FROM postloan_riskflag WHERE is_serious "
+        "AND resolved_on IS NULL)"
     )
     days = [row[0] for row in cursor.fetchall()]
     if not days:
@@ -244,7 +265,11 @@ def _ad_hoc_due_dates(cursor, settings: BusinessSettings) -> None:
         (day, workdays.add_working_days(day, settings.adhoc_inspection_working_days).day)
         for day in days
     ]
-    cursor.executemany("INSERT INTO ad_hoc_due VALUES (%s, %s)", values)
+    # One statement (executemany does not mix with the audit context the request adds).
+    placeholders = ", ".join(["(%s, %s)"] * len(values))
+    cursor.execute(
+        f"INSERT INTO ad_hoc_due VALUES {placeholders}", [x for pair in values for x in pair]
+    )
 
 
 def schedule_inspections(
@@ -283,6 +308,8 @@ def schedule_inspections(
         result.created += cursor.rowcount
         cursor.execute(REOPEN_SQL, params)
         result.reopened = cursor.rowcount
+        cursor.execute(RESCHEDULE_SQL, params)
+        result.rescheduled = cursor.rowcount
         if loan_ids is None:
             # The monthly draw is portfolio-wide: re-planning one loan never samples it.
             cursor.execute(SAMPLE_SQL, params)

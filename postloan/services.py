@@ -28,6 +28,7 @@ from postloan.models import (
     RiskFlag,
     TierAdjustment,
 )
+from postloan.scheduling import schedule_for_loans
 
 
 def _can_propose(user, loan: Loan) -> bool:
@@ -215,6 +216,8 @@ def adjustment_decide(
         loan=loan.reference,
         tier=adjustment.proposed_tier,
     )
+    # A stricter tier brings its extra inspections today; a lighter one cancels the surplus.
+    schedule_for_loans([loan.pk])
     return adjustment
 
 
@@ -271,7 +274,28 @@ def flag_raise(
         raised_on=raised_on,
         raised_by=by,
     )
+    if is_serious:
+        # A sudden or serious event: an ad-hoc inspection of every loan the flag reaches.
+        schedule_for_loans(_loans_reached_by(flag))
     return flag
+
+
+def _loans_reached_by(flag: RiskFlag) -> list[int]:
+    if flag.loan_id:
+        return [flag.loan_id]
+    if flag.borrower_id:
+        return list(
+            Loan.objects.filter(borrower_id=flag.borrower_id, status="active").values_list(
+                "pk", flat=True
+            )
+        )
+    return list(
+        Loan.objects.filter(
+            status="active",
+            guarantees__guarantor_id=flag.guarantor_id,
+            guarantees__status="active",
+        ).values_list("pk", flat=True)
+    )
 
 
 @transaction.atomic

@@ -35,9 +35,37 @@ def schedule_inspections(as_of: str | None = None) -> dict:
     }
 
 
-@shared_task
+@shared_task(autoretry_for=(Exception,), retry_backoff=300, retry_backoff_max=3600, max_retries=5)
 def send_inspection_reminders() -> int:
     """The morning digest to each officer (beat: every morning)."""
     from postloan.reminders import send_inspection_reminders as send
 
     return send()
+
+
+@shared_task
+def detect_early_warnings() -> int:
+    """Broken promises to pay and missed collection steps (beat: every night)."""
+    from postloan.visits import detect_early_warnings as detect
+
+    return detect()
+
+
+@shared_task
+def snapshot_month_end() -> dict:
+    """Keep the last month end's snapshot (beat: every night; idempotent per month, so a
+    night missed around the month end is caught up the next night)."""
+    from django.utils import timezone
+
+    from postloan.dashboard import previous_month_end, snapshot_portfolio
+
+    result = snapshot_portfolio(month_end=previous_month_end(timezone.localdate()))
+    return {"month_end": result.month_end.isoformat(), "loans": result.loans}
+
+
+@shared_task
+def refresh_dashboard() -> float:
+    """Rebuild the dashboard's current summaries (beat: every night, after the planning)."""
+    from postloan.dashboard import refresh_dashboard as refresh
+
+    return refresh()

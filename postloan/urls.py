@@ -1,6 +1,6 @@
 from django.urls import path
 
-from postloan import inspection_views, views
+from postloan import dashboard_views, inspection_views, views, visit_views
 
 app_name = "postloan"
 
@@ -21,4 +21,21 @@ urlpatterns = [
     path("policy/", inspection_views.policy, name="policy"),
     path("policy/new/", inspection_views.policy_edit, name="policy_new"),
     path("policy/<int:pk>/edit/", inspection_views.policy_edit, name="policy_edit"),
+    path("inspections/<int:pk>/report/", visit_views.report_open, name="report_open"),
+    path("loans/<int:pk>/visit/", visit_views.visit_ad_hoc, name="visit_ad_hoc"),
+    path("reports/<int:pk>/", visit_views.report_detail, name="report_detail"),
+    path("reports/<int:pk>/edit/", visit_views.report_edit, name="report_edit"),
+    path("reports/<int:pk>/attachments/", visit_views.attachment_upload, name="attachment_upload"),
+    path("reports/<int:pk>/attempts/", visit_views.attempt_add, name="attempt_add"),
+    path("reports/<int:pk>/addenda/", visit_views.addendum_add, name="addendum_add"),
+    path("attachments/<int:pk>/", visit_views.attachment_download, name="attachment"),
+    path("loans/<int:pk>/plans/new/", visit_views.plan_create, name="plan_create"),
+    path("plans/", visit_views.plan_list, name="plans"),
+    path("plans/<int:pk>/", visit_views.plan_detail, name="plan_detail"),
+    path("plans/<int:pk>/decide/", visit_views.plan_decide, name="plan_decide"),
+    path("steps/<int:pk>/done/", visit_views.step_done, name="step_done"),
+    path("ledger/", visit_views.ledger, name="ledger"),
+    path("dashboard/", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/cell/", dashboard_views.migration_cell, name="migration_cell"),
+    path("loans/<int:pk>/closure/", visit_views.closure_create, name="closure"),
 ]

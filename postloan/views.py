@@ -272,8 +272,22 @@ def runs(request: HttpRequest) -> HttpResponse:
 
 
 def loan_risk_context(request, loan) -> dict:
-    """The risk panel of the loan page (used by loans.views.loan_detail)."""
+    """The risk panel and the field work of the loan page (used by loans.views.loan_detail)."""
+    from postloan.models import ClosureEvaluation, EarlyWarning, Inspection
+
     panel = selectors.loan_risk_panel(loan)
     panel["can_propose"] = keeps_records(request.user) and loan.is_active
     panel["can_flag"] = keeps_records(request.user)
+    panel["inspections"] = list(
+        Inspection.objects.filter(loan=loan)
+        .select_related("report", "assigned_to")
+        .order_by("-due_on", "-id")[:12]
+    )
+    panel["plans"] = list(
+        loan.collection_plans.select_related("author").order_by("-created_at")[:5]
+    )
+    panel["warnings"] = list(
+        EarlyWarning.objects.filter(loan=loan, resolved_on__isnull=True).order_by("-raised_on")
+    )
+    panel["closure"] = ClosureEvaluation.objects.filter(loan=loan).first()
     return panel

@@ -259,17 +259,27 @@ def page(browser, live_server):
 @pytest.fixture(scope="session")
 def _migration_data(django_db_setup, django_db_blocker):
     """The role groups and their permissions as the data migrations left them."""
+    from postloan.models import InspectionPolicyRule, ProvisionRate
+
     with django_db_blocker.unblock():
-        return [
-            (group.name, list(group.permissions.values_list("content_type__app_label", "codename")))
-            for group in Group.objects.prefetch_related("permissions")
-        ]
+        return {
+            "groups": [
+                (
+                    group.name,
+                    list(group.permissions.values_list("content_type__app_label", "codename")),
+                )
+                for group in Group.objects.prefetch_related("permissions")
+            ],
+            "policy": list(InspectionPolicyRule.objects.all()),
+            "rates": list(ProvisionRate.objects.all()),
+        }
 
 
 @pytest.fixture(autouse=True)
 def _restore_migration_data(request):
     """A transactional test (live server, Celery worker) ends with a flush that empties every
-    table; the role groups come from data migrations, so put them back before each one.
+    table; the role groups, the default inspection policy and the provision rates come from
+    data migrations, so put them back before each one.
     (serialized_rollback cannot do this: Playwright's event loop gives the test thread a
     different connection object, one without the serialized snapshot.)"""
     marker = request.node.get_closest_marker("django_db")
@@ -282,7 +292,14 @@ def _restore_migration_data(request):
     request.getfixturevalue("transactional_db")
     from django.contrib.auth.models import Permission
 
-    for name, permissions in request.getfixturevalue("_migration_data"):
+    from postloan.models import InspectionPolicyRule, ProvisionRate
+
+    data = request.getfixturevalue("_migration_data")
+    if not InspectionPolicyRule.objects.exists():
+        InspectionPolicyRule.objects.bulk_create(data["policy"])
+    if not ProvisionRate.objects.exists():
+        ProvisionRate.objects.bulk_create(data["rates"])
+    for name, permissions in data["groups"]:
         group, created = Group.objects.get_or_create(name=name)
         if created:
             for app_label, codename in permissions:

@@ -123,6 +123,7 @@ def inspection_reason(inspection) -> str:
         "handover": _("first contact after disbursement (Art. 3)"),
         "missed": _("missed instalments: default follow-up (Art. 4)"),
         "flag": _("serious risk factor: inspect at once"),
+        "manual": _("unplanned visit"),
     }.get(inspection.reason, inspection.reason)
 
 
@@ -140,3 +141,8 @@ def cancel_reason(inspection) -> str:
         tier_label = Tier(tier).label if tier in Tier.__members__.values() else tier
         return _("no longer required: the loan is now %(tier)s") % {"tier": tier_label}
     return reason
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, key) if hasattr(mapping, "get") else key

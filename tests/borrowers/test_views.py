@@ -807,10 +807,11 @@ def test_the_create_form_answers_in_the_browsers_language(client, officer):
 
 # --- Query counts -----------------------------------------------------------------------------
 # Session, user, roles, the navbar's agenda badge, count and page for the list; for the page
-# also the borrower, its loans, guarantees, memberships, timeline and the edit check. Neither
+# also the borrower, its loans, guarantees, memberships, maintenance log, timeline and the edit
+# check. Neither
 # grows with the data.
 LIST_QUERIES = 6
-DETAIL_QUERIES = 11
+DETAIL_QUERIES = 12
 
 
 @pytest.mark.parametrize("count", [3, 30])

@@ -76,3 +76,34 @@ def assert_state_is_the_ledger(loan: Loan, as_of: date) -> LoanRiskState:
         quantitative_tier(expected.consecutive_missed_periods).value,
     ), f"{loan.reference} as of {as_of}"
     return state
+
+
+# --- Inspections (issue 6) --------------------------------------------------------------------
+
+
+def restore_default_inspection_policy() -> None:
+    """The default rules as migration 0004 creates them (when the table is empty).
+
+    A transactional test (Celery worker, live server) ends with a flush that empties every
+    table, the policy's defaults included; tests that rely on them put them back first.
+    """
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("postloan.migrations.0004_default_inspection_policy").create_rules(apps, None)
+
+
+def set_tier(loan: Loan, tier: str, **fields) -> None:
+    """Put a loan in a tier as the batch or an approved adjustment would leave it."""
+    LoanRiskState.objects.filter(loan=loan).update(tier=tier, **fields)
+
+
+def planned(loan: Loan, *, statuses=("open",), kinds=None) -> list[tuple]:
+    """The loan's inspections as (kind, slot, due_on), in a stable order."""
+    from postloan.models import Inspection
+
+    rows = Inspection.objects.filter(loan=loan, status__in=statuses)
+    if kinds is not None:
+        rows = rows.filter(kind__in=kinds)
+    return sorted(rows.values_list("kind", "slot", "due_on"))

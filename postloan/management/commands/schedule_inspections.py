@@ -14,6 +14,6 @@ class Command(AuditedCommand):
         result = schedule_inspections(as_of=options["as_of"])
         self.stdout.write(
             f"planned inspections as of {result.as_of}: {result.created} created, "
-            f"{result.sampled} sampled, {result.reopened} reopened, {result.cancelled} "
-            f"cancelled, {result.completed} completed"
+            f"{result.sampled} sampled, {result.reopened} reopened, {result.rescheduled} "
+            f"rescheduled, {result.cancelled} cancelled, {result.completed} completed"
         )

@@ -1,0 +1,296 @@
+"""Upkeep of the dashboard's tables: month-end snapshots and the summaries (issue 8).
+
+Set-based SQL. `snapshot_portfolio(month_end)` stores every loan open at the month end as
+it stood then (positions as of that date, the adjustment then in force, today's
+provision rates) and the month's summaries; it is idempotent per month.
+`refresh_dashboard(as_of)` rebuilds the "current" summaries from the live state after
+the nightly classification and planning: what the dashboard shows "as of today".
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, positions_sql
+from postloan.models import ProvisionRate, SnapshotRun
+
+NPL = "('substandard', 'doubtful', 'loss')"
+DIMENSIONS = "branch_id, officer_id, product_id, structure, cohort"
+
+# How a loan is secured: the strongest form wins.
+STRUCTURE_SQL = """CASE
+    WHEN l.group_id IS NOT NULL THEN 'joint_group'
+    WHEN EXISTS (SELECT 1 FROM loans_collateral c WHERE c.loan_id = l.id AND c.status = 'held')
+        THEN 'collateral'
+    WHEN EXISTS (SELECT 1 FROM borrowers_guarantee g WHERE g.loan_id = l.id
+                 AND g.status = 'active') THEN 'ordinary'
+    ELSE 'unsecured' END"""
+
+LOAN_DIMENSIONS_SQL = f"""l.branch_id, l.managing_officer_id AS officer_id, l.product_id,
+    {STRUCTURE_SQL} AS structure, EXTRACT(YEAR FROM l.disbursed_on)::int AS cohort"""
+
+
+@dataclass
+class SnapshotResult:
+    month_end: date
+    loans: int
+    seconds: float
+    created: bool
+
+
+def month_end_of(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def previous_month_end(day: date) -> date:
+    return day.replace(day=1) - timedelta(days=1)
+
+
+def _rates_values() -> str:
+    return ", ".join(f"('{tier}', {pct})" for tier, pct in ProvisionRate.as_dict().items())
+
+
+def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
+    """Keep each loan's position at `month_end` and the month's summaries (once a month)."""
+    if month_end != month_end_of(month_end):
+        raise ValueError(f"{month_end} is not the last day of its month")
+    started = time.monotonic()
+    run, _created = SnapshotRun.objects.get_or_create(month_end=month_end)
+    if run.finished_at is not None:
+        return SnapshotResult(month_end, run.loans, 0.0, False)
+    params = {"as_of": month_end, "lo": 0, "hi": 2**62}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A run killed half-way left nothing (one transaction); clear any partial rows.
+        cursor.execute("DELETE FROM postloan_portfoliosnapshot WHERE month_end = %s", [month_end])
+        cursor.execute("DROP TABLE IF EXISTS snap_positions, snap_adjustment")
+        cursor.execute(
+            "CREATE TEMP TABLE snap_positions ON COMMIT DROP AS "
+            + positions_sql(use_cached_payments=month_end >= timezone.localdate()),
+            params,
+        )
+        cursor.execute("ANALYZE snap_positions")
+        cursor.execute(
+            """CREATE TEMP TABLE snap_adjustment ON COMMIT DROP AS
+               SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
+               FROM postloan_tieradjustment
+               WHERE status IN ('approved', 'lapsed', 'superseded')
+                 AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
+               ORDER BY loan_id, effective_on DESC, id DESC""",
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO postloan_portfoliosnapshot (month_end, loan_id, tier, quantitative_tier,
+                consecutive_missed, outstanding_principal, provision, branch_id, officer_id,
+                originating_officer_id, product_id, structure, cohort)
+            SELECT %(as_of)s::date, q.loan_id, q.final_tier, q.quantitative_tier,
+                   q.consecutive_missed, q.outstanding_principal,
+                   ROUND(q.outstanding_principal * r.percent / 100, 2),
+                   l.branch_id, l.managing_officer_id, l.originating_officer_id, l.product_id,
+                   {STRUCTURE_SQL}, EXTRACT(YEAR FROM l.disbursed_on)::int
+            FROM (
+                SELECT p.*, qt.quantitative_tier,
+                       CASE WHEN a.loan_id IS NULL
+                                 OR {_rank("qt.quantitative_tier")} > GREATEST(
+                                     {_rank("a.proposed_tier")}, {_rank("a.quantitative_tier")})
+                            THEN qt.quantitative_tier ELSE a.proposed_tier END AS final_tier
+                FROM snap_positions p
+                CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
+                LEFT JOIN snap_adjustment a ON a.loan_id = p.loan_id
+            ) q
+            JOIN loans_loan l ON l.id = q.loan_id
+            JOIN (VALUES {_rates_values()}) AS r(tier, percent) ON r.tier = q.final_tier""",
+            params,
+        )
+        loans = cursor.rowcount
+        cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period = %s", [month_end])
+        cursor.execute(
+            f"""
+            INSERT INTO postloan_portfoliosummary ({DIMENSIONS}, period, tier, loans,
+                outstanding_principal, provision, watched, warnings)
+            SELECT {DIMENSIONS}, month_end, tier, COUNT(*), SUM(outstanding_principal),
+                   SUM(provision), 0, 0
+            FROM postloan_portfoliosnapshot WHERE month_end = %(as_of)s
+            GROUP BY {DIMENSIONS}, month_end, tier""",
+            params,
+        )
+        _migration_from_snapshots(cursor, month_end)
+        SnapshotRun.objects.filter(pk=run.pk).update(loans=loans, finished_at=timezone.now())
+    return SnapshotResult(month_end, loans, time.monotonic() - started, True)
+
+
+def _migration_from_snapshots(cursor, month_end: date) -> None:
+    start = previous_month_end(month_end)
+    cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end = %s", [month_end])
+    cursor.execute("SELECT 1 FROM postloan_snapshotrun WHERE month_end = %s AND finished_at "
+                   "IS NOT NULL", [start])  # fmt: skip
+    if cursor.fetchone() is None:
+        return  # no start snapshot: the month's migration cannot be known
+    cursor.execute(
+        f"""
+        INSERT INTO postloan_migrationsummary ({DIMENSIONS}, month_end, from_tier, to_tier, loans,
+            balance_start, balance_end)
+        SELECT COALESCE(e.branch_id, s.branch_id), COALESCE(e.officer_id, s.officer_id),
+               COALESCE(e.product_id, s.product_id), COALESCE(e.structure, s.structure),
+               COALESCE(e.cohort, s.cohort), %(end)s::date,
+               COALESCE(s.tier, 'new'), COALESCE(e.tier, 'closed'), COUNT(*),
+               COALESCE(SUM(s.outstanding_principal), 0), COALESCE(SUM(e.outstanding_principal), 0)
+        FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(start)s) s
+        FULL OUTER JOIN (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(end)s) e
+            ON e.loan_id = s.loan_id
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+        {"start": start, "end": month_end},
+    )
+
+
+def latest_snapshot() -> date | None:
+    run = SnapshotRun.objects.filter(finished_at__isnull=False).order_by("-month_end").first()
+    return run.month_end if run else None
+
+
+def refresh_dashboard(*, as_of: date | None = None) -> float:
+    """Rebuild the current summaries, the month in progress' migration, the inspection
+    summaries of this and last month, and the officers' scorecards."""
+    as_of = as_of or timezone.localdate()
+    started = time.monotonic()
+    start_snapshot = latest_snapshot()
+    month = as_of.replace(day=1)
+    last_month = previous_month_end(month).replace(day=1)
+    params = {"as_of": as_of, "start": start_snapshot, "month": month, "last_month": last_month}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("DROP TABLE IF EXISTS dash_current")
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE dash_current ON COMMIT DROP AS
+            SELECT l.id AS loan_id, l.originating_officer_id, {LOAN_DIMENSIONS_SQL}, s.tier,
+                   s.outstanding_principal, s.provision
+            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
+            WHERE l.status = 'active'"""
+        )
+        cursor.execute("CREATE INDEX ON dash_current (loan_id)")
+        cursor.execute("ANALYZE dash_current")
+        cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
+        cursor.execute(
+            f"""
+            INSERT INTO postloan_portfoliosummary ({DIMENSIONS}, period, tier, loans,
+                outstanding_principal, provision, watched, warnings)
+            SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
+                   SUM(provision), COUNT(*) FILTER (WHERE w.loan_id IS NOT NULL),
+                   COALESCE(SUM(ew.open_warnings), 0)
+            FROM dash_current c
+            LEFT JOIN ({_watched_sql()}) w ON w.loan_id = c.loan_id
+            LEFT JOIN (SELECT loan_id, COUNT(*) AS open_warnings FROM postloan_earlywarning
+                       WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = c.loan_id
+            GROUP BY {DIMENSIONS}, tier"""
+        )
+        cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
+        if start_snapshot is not None:
+            cursor.execute(
+                f"""
+                INSERT INTO postloan_migrationsummary ({DIMENSIONS}, month_end, from_tier,
+                    to_tier, loans, balance_start, balance_end)
+                SELECT COALESCE(e.branch_id, s.branch_id), COALESCE(e.officer_id, s.officer_id),
+                       COALESCE(e.product_id, s.product_id), COALESCE(e.structure, s.structure),
+                       COALESCE(e.cohort, s.cohort), NULL::date,
+                       COALESCE(s.tier, 'new'), COALESCE(e.tier, 'closed'), COUNT(*),
+                       COALESCE(SUM(s.outstanding_principal), 0),
+                       COALESCE(SUM(e.outstanding_principal), 0)
+                FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(start)s) s
+                FULL OUTER JOIN dash_current e ON e.loan_id = s.loan_id
+                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+                params,
+            )
+        cursor.execute(
+            "DELETE FROM postloan_inspectionsummary WHERE month IN (%(month)s, %(last_month)s)",
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO postloan_inspectionsummary ({DIMENSIONS}, month, tier, assigned_to_id,
+                kind, due, done_on_time, done_late, overdue)
+            SELECT {
+                LOAN_DIMENSIONS_SQL.replace(
+                    "l.managing_officer_id AS officer_id", "l.managing_officer_id"
+                )
+            },
+                   date_trunc('month', i.due_on)::date, s.tier, i.assigned_to_id, i.kind,
+                   COUNT(*),
+                   COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on <= i.due_on),
+                   COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on > i.due_on),
+                   COUNT(*) FILTER (WHERE i.status = 'open' AND i.due_on < %(as_of)s)
+            FROM postloan_inspection i
+            JOIN loans_loan l ON l.id = i.loan_id
+            JOIN postloan_loanriskstate s ON s.loan_id = l.id
+            WHERE i.status <> 'cancelled' AND i.due_on >= %(last_month)s
+              AND i.due_on < %(month)s::date + interval '1 month'
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
+            params,
+        )
+        _refresh_scores(cursor, params)
+    return time.monotonic() - started
+
+
+def _watched_sql() -> str:
+    """Active loans reached by an open flag (as postloan.selectors.watched, in SQL)."""
+    return """
+        SELECT f.loan_id FROM postloan_riskflag f
+        WHERE f.resolved_on IS NULL AND f.loan_id IS NOT NULL
+        UNION
+        SELECT l.id FROM loans_loan l JOIN postloan_riskflag f ON f.borrower_id = l.borrower_id
+        WHERE f.resolved_on IS NULL
+        UNION
+        SELECT g.loan_id FROM borrowers_guarantee g
+        JOIN postloan_riskflag f ON f.guarantor_id = g.guarantor_id
+        WHERE f.resolved_on IS NULL AND g.status = 'active'"""
+
+
+def _refresh_scores(cursor, params) -> None:
+    cursor.execute("DELETE FROM postloan_officerscore")
+    cursor.execute(
+        f"""
+        INSERT INTO postloan_officerscore (officer_id, branch_id, managed_loans, managed_balance,
+            managed_npl_loans, managed_npl_balance, originated_loans, originated_balance,
+            originated_npl_loans, originated_npl_balance, inspections_due, inspections_on_time,
+            inspections_late, inspections_overdue, handovers_overdue, as_of)
+        SELECT u.id, p.branch_id,
+               COALESCE(m.loans, 0), COALESCE(m.balance, 0), COALESCE(m.npl_loans, 0),
+               COALESCE(m.npl_balance, 0), COALESCE(o.loans, 0), COALESCE(o.balance, 0),
+               COALESCE(o.npl_loans, 0), COALESCE(o.npl_balance, 0),
+               COALESCE(i.due, 0), COALESCE(i.on_time, 0), COALESCE(i.late, 0),
+               COALESCE(i.overdue, 0), COALESCE(h.overdue, 0), %(as_of)s
+        FROM auth_user u
+        LEFT JOIN loans_officerprofile p ON p.user_id = u.id
+        LEFT JOIN (SELECT officer_id, COUNT(*) AS loans, SUM(outstanding_principal) AS balance,
+                          COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
+                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
+                              AS npl_balance
+                   FROM dash_current GROUP BY officer_id) m ON m.officer_id = u.id
+        LEFT JOIN (SELECT originating_officer_id, COUNT(*) AS loans,
+                          SUM(outstanding_principal) AS balance,
+                          COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
+                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
+                              AS npl_balance
+                   FROM dash_current GROUP BY originating_officer_id) o
+            ON o.originating_officer_id = u.id
+        LEFT JOIN (SELECT assigned_to_id, SUM(due) AS due, SUM(done_on_time) AS on_time,
+                          SUM(done_late) AS late, SUM(overdue) AS overdue
+                   FROM postloan_inspectionsummary WHERE month = %(month)s
+                   GROUP BY assigned_to_id) i ON i.assigned_to_id = u.id
+        LEFT JOIN (SELECT to_officer_id, COUNT(*) AS overdue FROM loans_handover h
+                   JOIN loans_loan l ON l.id = h.loan_id AND l.status = 'active'
+                   WHERE h.contacted_on IS NULL AND h.due_on < %(as_of)s
+                   GROUP BY to_officer_id) h ON h.to_officer_id = u.id
+        WHERE m.officer_id IS NOT NULL OR o.originating_officer_id IS NOT NULL
+           OR i.assigned_to_id IS NOT NULL OR h.to_officer_id IS NOT NULL""",
+        params,
+    )

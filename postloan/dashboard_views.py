@@ -1,0 +1,578 @@
+"""The classification dashboard (issue 8): reads only the summary tables, in a handful of
+queries whatever the portfolio's size."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from django import forms
+from django.db import connection
+from django.db.models import Q, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from common import roles
+from loans.models import Loan
+from postloan.classification import TIER_LABELS, TIER_ORDER, Tier
+from postloan.dashboard import LOAN_DIMENSIONS_SQL
+from postloan.inspection_ledger import neutralise
+from postloan.models import (
+    InspectionSummary,
+    MigrationSummary,
+    OfficerScore,
+    PortfolioSummary,
+    Structure,
+)
+
+TIERS = [t.value for t in TIER_ORDER]
+NPL = {Tier.SUBSTANDARD.value, Tier.DOUBTFUL.value, Tier.LOSS.value}
+ZERO = Decimal("0")
+
+
+class DashboardFilterForm(forms.Form):
+    """The dashboard's filters. Their options come from one query (dashboard_options), not
+    one per select, so that the page's query count stays small."""
+
+    period = forms.ChoiceField(label=gettext_lazy("as of"), required=False)
+    branch = forms.TypedChoiceField(
+        label=gettext_lazy("branch"), coerce=int, required=False, empty_value=None
+    )
+    officer = forms.TypedChoiceField(
+        label=gettext_lazy("officer"), coerce=int, required=False, empty_value=None
+    )
+    product = forms.TypedChoiceField(
+        label=gettext_lazy("product"), coerce=int, required=False, empty_value=None
+    )
+    structure = forms.ChoiceField(
+        label=gettext_lazy("guarantee structure"),
+        choices=[("", gettext_lazy("all")), *Structure.choices],
+        required=False,
+    )
+    cohort = forms.TypedChoiceField(
+        label=gettext_lazy("disbursed in"), coerce=int, required=False, empty_value=None
+    )
+    months = forms.TypedChoiceField(
+        label=gettext_lazy("trend"),
+        choices=[(12, "12"), (24, "24")],
+        coerce=int,
+        required=False,
+        empty_value=12,
+    )
+
+    def __init__(self, *args, options: dict, own_book: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        every = [("", gettext_lazy("all"))]
+        self.fields["period"].choices = [("", gettext_lazy("today"))] + [
+            (m, m) for m in options["month_ends"]
+        ]
+        self.fields["branch"].choices = every + options["branches"]
+        self.fields["officer"].choices = every + options["officers"]
+        self.fields["product"].choices = every + options["products"]
+        this_year = timezone.localdate().year
+        self.fields["cohort"].choices = every + [
+            (y, y) for y in range(this_year, this_year - 8, -1)
+        ]
+        if own_book:
+            del self.fields["officer"]
+
+
+def dashboard_options() -> dict:
+    """Month ends, branches, products and loan officers for the filters, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT 'month_ends', 0, month_end::text FROM postloan_snapshotrun
+                WHERE finished_at IS NOT NULL
+            UNION ALL SELECT 'branches', id, name FROM loans_branch
+            UNION ALL SELECT 'products', id, name FROM loans_loanproduct
+            UNION ALL SELECT 'officers', u.id,
+                COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username)
+                FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id
+                JOIN auth_group g ON g.id = ug.group_id
+                WHERE g.name = %s AND u.is_active
+            """,
+            [roles.Role.LOAN_OFFICER.value],
+        )
+        rows = cursor.fetchall()
+    options = {"month_ends": [], "branches": [], "products": [], "officers": []}
+    for kind, pk, label in rows:
+        options[kind].append(label if kind == "month_ends" else (pk, label))
+    options["month_ends"].sort(reverse=True)
+    for kind in ("branches", "products", "officers"):
+        options[kind].sort(key=lambda item: item[1])
+    return options
+
+
+def _dimension_filter(data: dict, user) -> Q:
+    q = Q()
+    if data.get("branch"):
+        q &= Q(branch_id=data["branch"])
+    if not roles.sees_whole_portfolio(user):
+        q &= Q(officer_id=user.pk)  # a loan officer's own book
+    elif data.get("officer"):
+        q &= Q(officer_id=data["officer"])
+    if data.get("product"):
+        q &= Q(product_id=data["product"])
+    if data.get("structure"):
+        q &= Q(structure=data["structure"])
+    if data.get("cohort"):
+        q &= Q(cohort=data["cohort"])
+    return q
+
+
+def _totals(rows) -> dict:
+    by_tier = {tier: {"loans": 0, "balance": ZERO, "provision": ZERO} for tier in TIERS}
+    for row in rows:
+        bucket = by_tier[row["tier"]]
+        bucket["loans"] += row["loans"] or 0
+        bucket["balance"] += row["balance"] or ZERO
+        bucket["provision"] += row["provision"] or ZERO
+    loans = sum(b["loans"] for b in by_tier.values())
+    balance = sum((b["balance"] for b in by_tier.values()), ZERO)
+    for tier, bucket in by_tier.items():
+        bucket["share"] = (bucket["balance"] / balance * 100) if balance else ZERO
+        bucket["label"] = TIER_LABELS[Tier(tier)]
+        bucket["tier"] = tier
+    npl_loans = sum(by_tier[t]["loans"] for t in NPL)
+    npl_balance = sum((by_tier[t]["balance"] for t in NPL), ZERO)
+    return {
+        "tiers": [by_tier[t] for t in TIERS],
+        "loans": loans,
+        "balance": balance,
+        "provision": sum((b["provision"] for b in by_tier.values()), ZERO),
+        "npl_ratio_count": (Decimal(npl_loans) / loans * 100) if loans else ZERO,
+        "npl_ratio_balance": (npl_balance / balance * 100) if balance else ZERO,
+    }
+
+
+def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
+    """Everything the dashboard shows, in five queries on the summary tables."""
+    dims = _dimension_filter(data, user)
+    period = date.fromisoformat(data["period"]) if data.get("period") else None
+    window = [m for m in month_ends if period is None or m <= period][: data.get("months") or 12]
+    # 1. The portfolio by tier now (or at the chosen month end), and the trend.
+    rows = (
+        PortfolioSummary.objects.filter(dims)
+        .filter(
+            Q(period__in=window) | (Q(period__isnull=True) if period is None else Q(period=period))
+        )
+        .values("period", "tier")
+        .annotate(
+            loans=Sum("loans"),
+            balance=Sum("outstanding_principal"),
+            provision=Sum("provision"),
+            watched=Sum("watched"),
+            warnings=Sum("warnings"),
+        )
+    )
+    by_period = defaultdict(list)
+    for row in rows:
+        by_period[row["period"]].append(row)
+    current_rows = by_period.get(period)
+    summary = _totals(current_rows or [])
+    summary["watched"] = sum(r["watched"] or 0 for r in current_rows or [])
+    summary["warnings"] = sum(r["warnings"] or 0 for r in current_rows or [])
+    trend = []
+    for month_end in sorted(window):
+        totals = _totals(by_period.get(month_end, []))
+        trend.append(
+            {
+                "month_end": month_end.isoformat(),
+                "npl_ratio": float(totals["npl_ratio_balance"]),
+                "balances": {t["tier"]: float(t["balance"]) for t in totals["tiers"]},
+            }
+        )
+    # 2. Migration over the chosen month (the month in progress when "today").
+    migration_rows = list(
+        MigrationSummary.objects.filter(dims)
+        .filter(month_end=period)
+        .values("from_tier", "to_tier")
+        .annotate(loans=Sum("loans"), start=Sum("balance_start"), end=Sum("balance_end"))
+    )
+    migration = _migration_matrix(migration_rows)
+    # 3. Inspections of the month, per officer and tier.
+    month = (period or timezone.localdate()).replace(day=1)
+    inspection_rows = list(
+        InspectionSummary.objects.filter(dims)
+        .filter(month=month)
+        .values("assigned_to_id", "tier")
+        .annotate(
+            due=Sum("due"),
+            on_time=Sum("done_on_time"),
+            late=Sum("done_late"),
+            overdue=Sum("overdue"),
+        )
+    )
+    # 4. Scorecards (their officer names serve the inspection table too).
+    scores = OfficerScore.objects.select_related("officer").order_by("officer__username")
+    if not roles.sees_whole_portfolio(user):
+        scores = scores.filter(officer=user)
+    elif data.get("officer"):
+        scores = scores.filter(officer_id=data["officer"])
+    if data.get("branch"):
+        scores = scores.filter(branch_id=data["branch"])
+    scores = list(scores)
+    names = {s.officer_id: s.officer.get_full_name() or s.officer.username for s in scores}
+    # 5. What waits for a decision, oldest first.
+    pending = _pending(user)
+    return {
+        "period": period,
+        "summary": summary,
+        "trend": trend,
+        "migration": migration,
+        "inspections": _inspection_table(inspection_rows, names),
+        "scores": [_score_row(s) for s in scores],
+        "pending": pending,
+    }
+
+
+def _migration_matrix(rows) -> dict:
+    starts = ["new", *TIERS]
+    ends = [*TIERS, "closed"]
+    cells = {(r["from_tier"], r["to_tier"]): r for r in rows}
+    matrix = []
+    for start in starts:
+        row_cells = []
+        row_total = 0
+        for end in ends:
+            cell = cells.get((start, end))
+            loans = cell["loans"] if cell else 0
+            row_total += loans
+            row_cells.append(
+                {
+                    "to": end,
+                    "loans": loans,
+                    "start": cell["start"] if cell else ZERO,
+                    "end": cell["end"] if cell else ZERO,
+                }
+            )
+        rolled = sum(
+            c["loans"]
+            for c in row_cells
+            if c["to"] in TIERS and start in TIERS and TIERS.index(c["to"]) > TIERS.index(start)
+        )
+        matrix.append(
+            {
+                "from": start,
+                "cells": row_cells,
+                "total": row_total,
+                "roll_rate": (Decimal(rolled) / row_total * 100)
+                if row_total and start != "new"
+                else None,
+            }
+        )
+    column_totals = [sum(r["cells"][i]["loans"] for r in matrix) for i in range(len(ends))]
+    return {"rows": matrix, "ends": ends, "column_totals": column_totals, "has_data": bool(rows)}
+
+
+def _inspection_table(rows, names) -> dict:
+    per_officer = defaultdict(lambda: {"due": 0, "on_time": 0, "late": 0, "overdue": 0})
+    per_tier = defaultdict(lambda: {"due": 0, "on_time": 0, "late": 0, "overdue": 0})
+    for row in rows:
+        for key in ("due", "on_time", "late", "overdue"):
+            per_officer[row["assigned_to_id"]][key] += row[key] or 0
+            per_tier[row["tier"]][key] += row[key] or 0
+    officers = [
+        {"name": names.get(officer_id, f"#{officer_id}"), **counts}
+        for officer_id, counts in sorted(per_officer.items(), key=lambda kv: -kv[1]["overdue"])
+    ]
+    tiers = [
+        {
+            "tier": tier,
+            "label": TIER_LABELS[Tier(tier)],
+            **per_tier[tier],
+            "compliance": (
+                (per_tier[tier]["on_time"] + per_tier[tier]["late"]) / per_tier[tier]["due"] * 100
+            )
+            if per_tier[tier]["due"]
+            else None,
+        }
+        for tier in TIERS
+    ]
+    return {"officers": officers, "tiers": tiers}
+
+
+def _ratio(part, whole):
+    return (Decimal(part) / Decimal(whole) * 100) if whole else None
+
+
+def _score_row(score: OfficerScore) -> dict:
+    return {
+        "name": score.officer.get_full_name() or score.officer.username,
+        "managed_loans": score.managed_loans,
+        "managed_balance": score.managed_balance,
+        "managed_npl": _ratio(score.managed_npl_balance, score.managed_balance),
+        "originated_loans": score.originated_loans,
+        "originated_npl": _ratio(score.originated_npl_balance, score.originated_balance),
+        "on_time": _ratio(score.inspections_on_time, score.inspections_due),
+        "overdue": score.inspections_overdue,
+        "handovers_overdue": score.handovers_overdue,
+    }
+
+
+def _pending(user) -> list[dict]:
+    """Reclassification proposals and collection plans awaiting a decision (one query)."""
+    from loans.selectors import loans_visible_to
+
+    visible_sql, visible_params = loans_visible_to(user).values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            (SELECT 'proposal' AS kind, a.id, a.loan_id, l.reference, a.proposed_at AS since,
+                    a.proposed_tier AS detail
+             FROM postloan_tieradjustment a JOIN loans_loan l ON l.id = a.loan_id
+             WHERE a.status = 'pending' AND a.loan_id IN ({visible_sql})
+             ORDER BY a.proposed_at LIMIT 10)
+            UNION ALL
+            (SELECT 'plan', p.id, p.loan_id, l.reference, p.created_at, p.kind
+             FROM postloan_collectionplan p JOIN loans_loan l ON l.id = p.loan_id
+             WHERE p.status = 'pending' AND p.loan_id IN ({visible_sql})
+             ORDER BY p.created_at LIMIT 10)
+            ORDER BY since""",
+            [*visible_params, *visible_params],
+        )
+        rows = cursor.fetchall()
+    return [
+        {
+            "kind": kind,
+            "id": pk,
+            "loan_id": loan_id,
+            "reference": ref,
+            "since": since,
+            "detail": detail,
+            "url": reverse("postloan:queue")
+            if kind == "proposal"
+            else reverse("postloan:plan_detail", args=[pk]),
+        }
+        for kind, pk, loan_id, ref, since, detail in rows
+    ]
+
+
+def _filter_form(request):
+    options = dashboard_options()
+    form = DashboardFilterForm(
+        request.GET or None,
+        options=options,
+        own_book=not roles.sees_whole_portfolio(request.user),
+    )
+    data = form.cleaned_data if form.is_valid() else {}
+    month_ends = [date.fromisoformat(m) for m in options["month_ends"]]
+    return form, data, month_ends
+
+
+@roles.role_required(
+    roles.is_admin, roles.is_risk_manager, roles.is_supervisor, roles.is_loan_officer
+)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form, data, month_ends = _filter_form(request)
+    context = dashboard_data(request.user, data, month_ends)
+    export = request.GET.get("export")
+    if export:
+        return _export(export, context)
+    context.update(
+        {
+            "form": form,
+            "query": request.GET.urlencode(),
+            "own_book": not roles.sees_whole_portfolio(request.user),
+            "tier_labels": {t: str(TIER_LABELS[Tier(t)]) for t in TIERS},
+            "end_labels": {
+                **{t: TIER_LABELS[Tier(t)] for t in TIERS},
+                "new": _("new"),
+                "closed": _("closed"),
+            },
+            "chart": {
+                "trend": context["trend"],
+                "labels": {t: str(TIER_LABELS[Tier(t)]) for t in TIERS},
+                "npl_label": _("Non-performing ratio (%)"),
+            },
+        }
+    )
+    return render(request, "postloan/dashboard.html", context)
+
+
+def _export(table: str, context: dict) -> HttpResponse:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=table[:30])
+    if table == "tiers":
+        sheet.append(
+            [_("tier"), _("loans"), _("outstanding principal"), _("share (%)"), _("provision")]
+        )
+        for t in context["summary"]["tiers"]:
+            sheet.append(
+                [str(t["label"]), t["loans"], t["balance"], round(t["share"], 2), t["provision"]]
+            )
+    elif table == "migration":
+        matrix = context["migration"]
+        sheet.append([_("from \\ to"), *matrix["ends"], _("total"), _("roll rate (%)")])
+        for row in matrix["rows"]:
+            sheet.append(
+                [
+                    row["from"],
+                    *[c["loans"] for c in row["cells"]],
+                    row["total"],
+                    None if row["roll_rate"] is None else round(row["roll_rate"], 2),
+                ]
+            )
+    elif table == "trend":
+        sheet.append([_("month end"), _("non-performing ratio (%)"), *TIERS])
+        for point in context["trend"]:
+            sheet.append(
+                [
+                    point["month_end"],
+                    round(point["npl_ratio"], 2),
+                    *[point["balances"][t] for t in TIERS],
+                ]
+            )
+    elif table == "inspections":
+        sheet.append([_("officer"), _("due"), _("on time"), _("late"), _("overdue")])
+        for row in context["inspections"]["officers"]:
+            sheet.append(
+                [neutralise(row["name"]), row["due"], row["on_time"], row["late"], row["overdue"]]
+            )
+    elif table == "scores":
+        sheet.append(
+            [
+                _("officer"),
+                _("loans managed"),
+                _("balance"),
+                _("NPL ratio managed"),
+                _("loans originated"),
+                _("NPL ratio originated"),
+                _("inspections on time (%)"),
+                _("inspections overdue"),
+                _("handovers overdue"),
+            ]
+        )
+        for s in context["scores"]:
+            sheet.append(
+                [
+                    neutralise(s["name"]),
+                    s["managed_loans"],
+                    s["managed_balance"],
+                    s["managed_npl"],
+                    s["originated_loans"],
+                    s["originated_npl"],
+                    s["on_time"],
+                    s["overdue"],
+                    s["handovers_overdue"],
+                ]
+            )
+    else:
+        raise Http404
+    output = io.BytesIO()
+    workbook.save(output)
+    response = HttpResponse(
+        output.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="dashboard-{table}.xlsx"'
+    return response
+
+
+@roles.role_required(
+    roles.is_admin, roles.is_risk_manager, roles.is_supervisor, roles.is_loan_officer
+)
+def migration_cell(request: HttpRequest) -> HttpResponse:
+    """The loans in one cell of the migration matrix."""
+    form, data, month_ends = _filter_form(request)
+    start_tier, end_tier = request.GET.get("from", ""), request.GET.get("to", "")
+    if start_tier not in ["new", *TIERS] or end_tier not in [*TIERS, "closed"]:
+        raise Http404
+    period = date.fromisoformat(data["period"]) if data.get("period") else None
+    dims = _dimension_filter(data, request.user)
+    total = (
+        MigrationSummary.objects.filter(dims)
+        .filter(month_end=period, from_tier=start_tier, to_tier=end_tier)
+        .aggregate(n=Sum("loans"))["n"]
+        or 0
+    )
+    page_number = max(int(request.GET.get("page", "1") or 1), 1)
+    ids = _cell_loan_ids(period, start_tier, end_tier, dims, page_number, month_ends)
+    loans = {
+        loan.pk: loan for loan in Loan.objects.filter(pk__in=ids).select_related("borrower", "risk")
+    }
+    return render(
+        request,
+        "postloan/migration_cell.html",
+        {
+            "form": form,
+            "loans": [loans[i] for i in ids if i in loans],
+            "total": total,
+            "from_label": _cell_label(start_tier),
+            "to_label": _cell_label(end_tier),
+            "page": page_number,
+            "has_next": page_number * CELL_PAGE < total,
+            "query": request.GET.copy(),
+        },
+    )
+
+
+CELL_PAGE = 50
+
+
+def _cell_label(tier: str) -> str:
+    return {"new": _("new"), "closed": _("closed")}.get(tier) or str(TIER_LABELS[Tier(tier)])
+
+
+def _cell_loan_ids(period, start_tier, end_tier, dims: Q, page: int, month_ends) -> list[int]:
+    """A page of the loans in the cell, from the snapshots (and the live state for today)."""
+    end_month = period
+    start = None
+    if period is None:
+        start = month_ends[0] if month_ends else None
+    else:
+        earlier = [m for m in month_ends if m < period]
+        start = earlier[0] if earlier else None
+    dim_sql, dim_params = _dims_sql(dims)
+    if end_month is None:
+        end_sql = (
+            f"SELECT l.id AS loan_id, s.tier, {LOAN_DIMENSIONS_SQL} "
+            "FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id "
+            "WHERE l.status = 'active'"
+        )
+        end_params: list = []
+    else:
+        end_sql = "SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %s"
+        end_params = [end_month]
+    conditions = []
+    if start_tier == "new":
+        conditions.append("s.loan_id IS NULL")
+    else:
+        conditions.append("s.tier = %s")
+    if end_tier == "closed":
+        conditions.append("e.loan_id IS NULL")
+    else:
+        conditions.append("e.tier = %s")
+    params = [start, *end_params]
+    if start_tier != "new":
+        params.append(start_tier)
+    if end_tier != "closed":
+        params.append(end_tier)
+    sql = f"""
+        SELECT COALESCE(e.loan_id, s.loan_id) AS loan_id
+        FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %s) s
+        FULL OUTER JOIN ({end_sql}) e ON e.loan_id = s.loan_id
+        WHERE {" AND ".join(conditions)} {dim_sql}
+        ORDER BY 1 LIMIT {CELL_PAGE} OFFSET {(page - 1) * CELL_PAGE}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *dim_params])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _dims_sql(dims: Q) -> tuple[str, list]:
+    """The dimension filter as SQL on COALESCE(end, start) columns."""
+    clauses, params = [], []
+    for child in dims.children:
+        name, value = child
+        clauses.append(f"AND COALESCE(e.{name}, s.{name}) = %s")
+        params.append(value)
+    return " ".join(clauses), params

@@ -1,0 +1,222 @@
+"""Planned inspections and the policy that plans them (DOMAIN.md §5)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from loans.models import CollateralKind, RepaymentMethod
+from postloan.models.classification import TIER_CHOICES, TIER_VALUES, RiskFlag
+
+
+class InspectionKind(models.TextChoices):
+    ROUTINE = "routine", _("Routine inspection")  # 日常检查
+    KEY_TRACKING = "key_tracking", _("Key tracking visit")  # 重点跟踪检查
+    RETURN_VISIT = "return_visit", _("Return visit")  # 贷后回访
+    DEFAULT_FOLLOW_UP = "default_follow_up", _("Default follow-up")  # 违约跟进
+    HANDOVER = "handover", _("Handover first contact")  # 移交首次联系
+    AD_HOC = "ad_hoc", _("Ad-hoc inspection")  # 临时检查
+
+
+# The kinds a policy rule may require; the others come from events.
+POLICY_KINDS = [
+    (InspectionKind.ROUTINE.value, InspectionKind.ROUTINE.label),
+    (InspectionKind.KEY_TRACKING.value, InspectionKind.KEY_TRACKING.label),
+    (InspectionKind.RETURN_VISIT.value, InspectionKind.RETURN_VISIT.label),
+]
+
+
+class Frequency(models.TextChoices):
+    PER_MONTH = "per_month", _("N times a month")
+    EVERY_N_MONTHS = "every_n_months", _("Once every N months")
+    SAMPLE = "sample", _("A monthly sample")
+
+
+@pghistory.track()
+class InspectionPolicyRule(models.Model):
+    """How often loans matching a condition are inspected (Sec. 4, Art. 2–3).
+
+    Empty conditions match every loan. Where several rules match, the strictest (most
+    inspections a month) wins. Risk managers edit the rules; every change is audited.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    is_active = models.BooleanField(_("in force"), default=True)
+    tier = models.CharField(
+        _("tier"), max_length=16, choices=TIER_CHOICES, blank=True, help_text=_("Empty: any tier")
+    )
+    collateral_kind = models.CharField(
+        _("secured by"),
+        max_length=20,
+        blank=True,
+        choices=CollateralKind.choices,
+        help_text=_("Empty: with or without collateral"),
+    )
+    min_outstanding = models.DecimalField(
+        _("outstanding principal at least"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+    )
+    product = models.ForeignKey(
+        "loans.LoanProduct",
+        verbose_name=_("product"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    repayment_method = models.CharField(
+        _("repayment method"), max_length=20, blank=True, choices=RepaymentMethod.choices
+    )
+    frequency = models.CharField(_("how often"), max_length=16, choices=Frequency.choices)
+    times_per_month = models.PositiveSmallIntegerField(_("times a month"), null=True, blank=True)
+    every_months = models.PositiveSmallIntegerField(_("every N months"), null=True, blank=True)
+    sample_percent = models.DecimalField(
+        _("sample share (%)"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    kind = models.CharField(
+        _("inspection kind"), max_length=20, choices=POLICY_KINDS, default="routine"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("inspection policy rule")
+        verbose_name_plural = _("inspection policy")
+        constraints = [
+            models.CheckConstraint(
+                name="policy_rule_frequency_complete",
+                condition=(
+                    Q(frequency="per_month", times_per_month__gte=1, times_per_month__lte=8)
+                    | Q(frequency="every_n_months", every_months__gte=1, every_months__lte=36)
+                    | Q(frequency="sample", sample_percent__gt=0, sample_percent__lte=100)
+                ),
+            ),
+            models.CheckConstraint(
+                name="policy_rule_tier_valid", condition=Q(tier="") | Q(tier__in=TIER_VALUES)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def per_month(self) -> Decimal:
+        """How strict the rule is: expected inspections a month (the strictest wins)."""
+        if self.frequency == Frequency.PER_MONTH:
+            return Decimal(self.times_per_month or 0)
+        if self.frequency == Frequency.EVERY_N_MONTHS:
+            return Decimal(1) / Decimal(self.every_months or 1)
+        return (self.sample_percent or Decimal(0)) / Decimal(100)
+
+
+class InspectionStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Inspection(models.Model):
+    """One inspection a loan is due (贷后检查): planned by the policy or by an event.
+
+    The business key is (loan, kind, slot): the slot names the period or the event
+    ("2026-11#1", "2026-11#sample", "handover", "flag-42", "missed-2026-10"), so
+    planning twice creates nothing the second time. Never deleted: a surplus inspection
+    is cancelled with its reason.
+    """
+
+    loan = models.ForeignKey("loans.Loan", on_delete=models.PROTECT, related_name="inspections")
+    kind = models.CharField(_("kind"), max_length=20, choices=InspectionKind.choices)
+    slot = models.CharField(_("period or event"), max_length=40)
+    due_on = models.DateField(_("due"))
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("officer"),
+        on_delete=models.PROTECT,
+        related_name="inspections",
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=InspectionStatus.choices, default="open"
+    )
+    reason = models.CharField(_("why it is due"), max_length=200, blank=True)
+    rule = models.ForeignKey(
+        InspectionPolicyRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    flag = models.ForeignKey(
+        RiskFlag, on_delete=models.SET_NULL, null=True, blank=True, related_name="inspections"
+    )
+    completed_on = models.DateField(_("done on"), null=True, blank=True)
+    cancelled_on = models.DateField(_("cancelled on"), null=True, blank=True)
+    cancel_reason = models.CharField(_("why cancelled"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("planned"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        verbose_name = _("inspection")
+        verbose_name_plural = _("inspections")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["loan", "kind", "slot"], name="one_inspection_per_loan_kind_and_slot"
+            ),
+            models.CheckConstraint(
+                name="inspection_status_dates",
+                condition=(
+                    Q(status="open", completed_on__isnull=True, cancelled_on__isnull=True)
+                    | Q(status="done", completed_on__isnull=False)
+                    | (Q(status="cancelled", cancelled_on__isnull=False) & ~Q(cancel_reason=""))
+                ),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["assigned_to", "due_on"],
+                condition=Q(status="open"),
+                name="open_inspections_by_officer",
+            ),
+            models.Index(fields=["loan", "status"]),
+            models.Index(
+                fields=["due_on"], condition=Q(status="open"), name="open_inspections_by_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.loan_id} {self.kind} {self.slot}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == InspectionStatus.OPEN
+
+    def is_overdue(self, today) -> bool:
+        return self.is_open and self.due_on < today
+
+    @property
+    def done_on_time(self) -> bool | None:
+        if self.completed_on is None:
+            return None
+        return self.completed_on <= self.due_on
+
+
+class ReminderDigest(models.Model):
+    """One reminder e-mail sent to an officer on a day (so a rerun sends no second one)."""
+
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    sent_on = models.DateField(_("sent on"))
+    items = models.PositiveIntegerField(_("inspections listed"))
+
+    class Meta:
+        verbose_name = _("reminder digest")
+        verbose_name_plural = _("reminder digests")
+        constraints = [
+            models.UniqueConstraint(fields=["officer", "sent_on"], name="one_digest_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.officer_id} {self.sent_on}"
