@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import (
     DateField,
@@ -134,6 +135,39 @@ def loan_list(user, *, filters: dict | None = None, today: date | None = None):
     elif filters.get("overdue") == "no":
         queryset = queryset.filter(is_overdue=False)
     return queryset.order_by("-disbursed_on", "-id")
+
+
+def loan_list_page(user, *, filters: dict | None = None, page=None, size: int = 25):
+    """A page of the loan list with balances computed for that page's loans only.
+
+    Paginating the annotated query would compute every loan's balance before sorting
+    (an officer with 2,000 loans: 60 ms); ids are paged first, then annotated.
+    """
+    filters = filters or {}
+    base = loans_visible_to(user)
+    if filters.get("q"):
+        base = base.search(filters["q"])
+    for name in ("product", "branch", "status"):
+        if filters.get(name):
+            base = base.filter(**{name: filters[name]})
+    if filters.get("officer"):
+        base = base.filter(managing_officer=filters["officer"])
+    if filters.get("overdue") in ("yes", "no"):
+        base = with_balances(base).filter(is_overdue=filters["overdue"] == "yes")
+        if filters["overdue"] == "yes":
+            base = base.filter(status=LoanStatus.ACTIVE)
+    ids = base.order_by("-disbursed_on", "-id").values_list("pk", flat=True)
+    paginated = Paginator(ids, size).get_page(page)
+    loans = {
+        loan.pk: loan
+        for loan in with_balances(
+            Loan.objects.filter(pk__in=list(paginated.object_list)).select_related(
+                "borrower", "product", "branch", "managing_officer"
+            )
+        )
+    }
+    paginated.object_list = [loans[pk] for pk in paginated.object_list if pk in loans]
+    return paginated
 
 
 def loan_ledger_inputs(

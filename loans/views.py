@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -71,8 +70,7 @@ def _handle(request, form, action: Callable, success: str, redirect_to):
 def loan_list(request: HttpRequest) -> HttpResponse:
     form = LoanFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    loans = selectors.loan_list(request.user, filters=filters)
-    page = Paginator(loans, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.loan_list_page(request.user, filters=filters, page=request.GET.get("page"))
     own_book = not roles.sees_whole_portfolio(request.user)
     return render(
         request,

@@ -51,9 +51,14 @@ INSERT INTO loans_loan (id, reference, borrower_id, product_id, branch_id, group
     maturity_on, grace_days, purpose, schedule_source, status, closed_on,
     originating_officer_id, managing_officer_id, created_at, version)
 SELECT %(loan_base)s + g, 'GL-' || %(tag)s || '-' || g, %(borrower_base)s + g,
-       %(product)s, %(branch)s, NULL, principal, rate, term, method, disbursed,
+       %(product)s, (%(branches)s)[1 + (g %% array_length(%(officers)s, 1))
+                                    %% array_length(%(branches)s, 1)],
+       NULL, principal, rate, term, method, disbursed,
        first_due, first_due + make_interval(months => n_inst - 1),
-       grace, '', 'generated', 'active', NULL, %(officer)s, %(officer)s, now(), 1
+       grace, '', 'generated', 'active', NULL,
+       (%(officers)s)[1 + (CASE WHEN {_rand(13)} < 0.2 THEN g + 1 ELSE g END)
+                          %% array_length(%(officers)s, 1)],
+       (%(officers)s)[1 + g %% array_length(%(officers)s, 1)], now(), 1
 FROM (
     SELECT g, method, term, CASE WHEN method = 'bullet' THEN 1 ELSE term END AS n_inst,
            principal, rate, grace, disbursed,
@@ -181,8 +186,30 @@ def _reserve(cursor, sequence: str, table: str, count: int) -> int:
     return base
 
 
-def _fixtures():
-    branch, _ = Branch.objects.get_or_create(code="GEN", defaults={"name": "Generated"})
+def _fixtures(officers: int = 1):
+    """The product, and `officers` loan officers spread over one branch per 25 of them."""
+    from loans.models import OfficerProfile
+
+    branches = [
+        Branch.objects.get_or_create(
+            code="GEN" if n == 0 else f"GEN{n + 1}", defaults={"name": f"Generated {n + 1}"}
+        )[0]
+        for n in range(max(1, officers // 25))
+    ]
+    users = []
+    for n in range(officers):
+        username = "generated.officer" if n == 0 else f"generated.officer.{n + 1}"
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_unusable_password()
+            user.save()
+            user.groups.add(Group.objects.get(name=Role.LOAN_OFFICER.value))
+            OfficerProfile.objects.create(user=user, branch=branches[n % len(branches)])
+        users.append(user)
+    return branches, users, _product()
+
+
+def _product():
     product, _ = LoanProduct.objects.get_or_create(
         code="GEN",
         defaults={
@@ -193,18 +220,18 @@ def _fixtures():
             "per_person_limit": 10_000_000,
         },
     )
-    officer, created = User.objects.get_or_create(username="generated.officer")
-    if created:
-        officer.set_unusable_password()
-        officer.save()
-        officer.groups.add(Group.objects.get(name=Role.LOAN_OFFICER.value))
-    return branch, product, officer
+    return product
 
 
-def generate_portfolio(*, loans: int, as_of: date, tag: str = "0", progress=None):
-    """Insert `loans` loans with schedules and repayment histories; returns the id range."""
+def generate_portfolio(
+    *, loans: int, as_of: date, tag: str = "0", officers: int = 1, progress=None
+):
+    """Insert `loans` loans with schedules and repayment histories; returns the id range.
+
+    Loans are spread round-robin over `officers` loan officers (a fifth of them originated
+    by the next officer), who are spread over one branch per 25 officers."""
     started = time.monotonic()
-    branch, product, officer = _fixtures()
+    branches, users, product = _fixtures(officers)
     with connection.cursor() as cursor:
         borrower_base = _reserve(cursor, "borrowers_borrower_id_seq", "borrowers_borrower", loans)
         loan_base = _reserve(cursor, "loans_loan_id_seq", "loans_loan", loans)
@@ -218,8 +245,8 @@ def generate_portfolio(*, loans: int, as_of: date, tag: str = "0", progress=None
         "as_of": as_of,
         "tag": tag,
         "product": product.pk,
-        "branch": branch.pk,
-        "officer": officer.pk,
+        "branches": [branch.pk for branch in branches],
+        "officers": [user.pk for user in users],
         "borrower_base": borrower_base,
         "loan_base": loan_base,
         "instalment_base": instalment_base,

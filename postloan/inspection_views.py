@@ -29,6 +29,7 @@ from postloan.models import (
 )
 
 PAGE_SIZE = 50
+AGENDA_PAGE = 40
 
 
 class InspectionFilterForm(forms.Form):
@@ -106,11 +107,16 @@ class PolicyRuleForm(forms.ModelForm):
 
 def agenda(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    items = list(selectors.agenda(request.user, today=today))
+    # A page at a time: an officer with a large book must not wait for hundreds of rows.
+    inspections = selectors.agenda(request.user, today=today)
+    page = Paginator(inspections, AGENDA_PAGE).get_page(request.GET.get("page"))
+    items = list(page.object_list)
     return render(
         request,
         "postloan/agenda.html",
         {
+            "page": page,
+            "overdue_total": inspections.filter(due_on__lt=today).count(),
             "overdue": [i for i in items if i.due_on < today],
             "upcoming": [i for i in items if i.due_on >= today],
             "warnings": list(selectors.open_warnings(request.user)),

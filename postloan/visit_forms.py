@@ -307,7 +307,7 @@ class PlanForm(forms.Form):
             self.fields[f"step_{row}_action"] = forms.CharField(
                 label=_("step %(n)d") % {"n": row}, max_length=255, required=False
             )
-            self.fields[f"step_{row}_on"] = date_field(_("by"), required=False)
+            self.fields[f"step_{row}_on"] = date_field(_("due by"), required=False)
             self.fields[f"step_{row}_amount"] = money_field(_("amount"), required=False)
 
     def steps(self) -> list[dict]:

@@ -382,7 +382,7 @@ class CollectionStep(models.Model):
     class Status(models.TextChoices):
         PLANNED = "planned", _("Planned")
         DONE = "done", _("Done")
-        MISSED = "missed", _("Missed")
+        MISSED = "missed", _("Not done in time")
 
     plan = models.ForeignKey(CollectionPlan, on_delete=models.CASCADE, related_name="steps")
     seq = models.PositiveSmallIntegerField(_("step"))

@@ -12,6 +12,12 @@ class Command(AuditedCommand):
     def add_arguments(self, parser):
         parser.add_argument("--loans", type=int, required=True)
         parser.add_argument(
+            "--officers",
+            type=int,
+            default=None,
+            help="loan officers to spread the book over (default: one per 300 loans)",
+        )
+        parser.add_argument(
             "--as-of",
             type=date.fromisoformat,
             default=None,
@@ -29,6 +35,7 @@ class Command(AuditedCommand):
             loans=options["loans"],
             as_of=options["as_of"] or timezone.localdate(),
             tag=options["tag"],
+            officers=options["officers"] or max(1, options["loans"] // 300),
             progress=progress,
         )
         self.stdout.write(
