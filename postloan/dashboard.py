@@ -21,6 +21,7 @@ from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, positions_sql
 from postloan.models import ProvisionRate, SnapshotRun
 
 NPL = "('substandard', 'doubtful', 'loss')"
+REFRESH_LOCK_KEY = 0xDA5B0A4D  # advisory lock: one refresh of the summaries at a time
 DIMENSIONS = "branch_id, officer_id, product_id, structure, cohort"
 
 # How a loan is secured: the strongest form wins.
@@ -61,11 +62,14 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
     if month_end != month_end_of(month_end):
         raise ValueError(f"{month_end} is not the last day of its month")
     started = time.monotonic()
-    run, _created = SnapshotRun.objects.get_or_create(month_end=month_end)
-    if run.finished_at is not None:
-        return SnapshotResult(month_end, run.loans, 0.0, False)
+    SnapshotRun.objects.get_or_create(month_end=month_end)
     params = {"as_of": month_end, "lo": 0, "hi": 2**62}
     with transaction.atomic(), connection.cursor() as cursor:
+        # Two runs of the same month (the beat and a backfill) take turns on the run's row;
+        # the second finds it finished.
+        run = SnapshotRun.objects.select_for_update().get(month_end=month_end)
+        if run.finished_at is not None:
+            return SnapshotResult(month_end, run.loans, 0.0, False)
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
         # A run killed half-way left nothing (one transaction); clear any partial rows.
@@ -107,7 +111,10 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
                 LEFT JOIN snap_adjustment a ON a.loan_id = p.loan_id
             ) q
             JOIN loans_loan l ON l.id = q.loan_id
-            JOIN (VALUES {_rates_values()}) AS r(tier, percent) ON r.tier = q.final_tier""",
+            JOIN (VALUES {_rates_values()}) AS r(tier, percent) ON r.tier = q.final_tier
+            -- positions_sql also yields a settled loan whose live state is stale (for the
+            -- nightly run to clean it); at a month end a loan closed by then is not held.
+            WHERE l.closed_on IS NULL OR l.closed_on > %(as_of)s""",
             params,
         )
         loans = cursor.rowcount
@@ -122,8 +129,12 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
             GROUP BY {DIMENSIONS}, month_end, tier""",
             params,
         )
-        _migration_from_snapshots(cursor, month_end)
         SnapshotRun.objects.filter(pk=run.pk).update(loans=loans, finished_at=timezone.now())
+        _migration_from_snapshots(cursor, month_end)
+        # A backfill of an earlier month end is the start the following month lacked.
+        following = month_end_of(month_end + timedelta(days=1))
+        if SnapshotRun.objects.filter(month_end=following, finished_at__isnull=False).exists():
+            _migration_from_snapshots(cursor, following)
     return SnapshotResult(month_end, loans, time.monotonic() - started, True)
 
 
@@ -166,6 +177,8 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
     last_month = previous_month_end(month).replace(day=1)
     params = {"as_of": as_of, "start": start_snapshot, "month": month, "last_month": last_month}
     with transaction.atomic(), connection.cursor() as cursor:
+        # One refresh at a time: two would each delete, then each insert, the same rows.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_KEY])
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("DROP TABLE IF EXISTS dash_current")

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from common import roles
 from loans.models import Loan
 from postloan.classification import TIER_LABELS, TIER_ORDER, Tier
-from postloan.dashboard import LOAN_DIMENSIONS_SQL
+from postloan.dashboard import LOAN_DIMENSIONS_SQL, previous_month_end
 from postloan.inspection_ledger import neutralise
 from postloan.models import (
     InspectionSummary,
@@ -110,14 +110,16 @@ def dashboard_options() -> dict:
     return options
 
 
-def _dimension_filter(data: dict, user) -> Q:
+def _dimension_filter(data: dict, user, *, officer_field: str = "officer_id") -> Q:
+    """The filters as a Q on a summary table. `officer_field` is the loan's managing officer,
+    except for inspections, which are the work of the officer they are assigned to."""
     q = Q()
     if data.get("branch"):
         q &= Q(branch_id=data["branch"])
     if not roles.sees_whole_portfolio(user):
-        q &= Q(officer_id=user.pk)  # a loan officer's own book
+        q &= Q(**{officer_field: user.pk})  # a loan officer's own book
     elif data.get("officer"):
-        q &= Q(officer_id=data["officer"])
+        q &= Q(**{officer_field: data["officer"]})
     if data.get("product"):
         q &= Q(product_id=data["product"])
     if data.get("structure"):
@@ -152,7 +154,9 @@ def _totals(rows) -> dict:
     }
 
 
-def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
+def dashboard_data(
+    user, data: dict, month_ends: list[date], officer_names: dict[int, str] | None = None
+) -> dict:
     """Everything the dashboard shows, in five queries on the summary tables."""
     dims = _dimension_filter(data, user)
     period = date.fromisoformat(data["period"]) if data.get("period") else None
@@ -160,9 +164,8 @@ def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
     # 1. The portfolio by tier now (or at the chosen month end), and the trend.
     rows = (
         PortfolioSummary.objects.filter(dims)
-        .filter(
-            Q(period__in=window) | (Q(period__isnull=True) if period is None else Q(period=period))
-        )
+        # The current rows too at a past month end: the watch list is a thing of now.
+        .filter(Q(period__in=window) | Q(period__isnull=True) | Q(period=period))
         .values("period", "tier")
         .annotate(
             loans=Sum("loans"),
@@ -177,8 +180,9 @@ def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
         by_period[row["period"]].append(row)
     current_rows = by_period.get(period)
     summary = _totals(current_rows or [])
-    summary["watched"] = sum(r["watched"] or 0 for r in current_rows or [])
-    summary["warnings"] = sum(r["warnings"] or 0 for r in current_rows or [])
+    watch_rows = by_period.get(None, [])
+    summary["watched"] = sum(r["watched"] or 0 for r in watch_rows)
+    summary["warnings"] = sum(r["warnings"] or 0 for r in watch_rows)
     trend = []
     for month_end in sorted(window):
         totals = _totals(by_period.get(month_end, []))
@@ -200,7 +204,9 @@ def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
     # 3. Inspections of the month, per officer and tier.
     month = (period or timezone.localdate()).replace(day=1)
     inspection_rows = list(
-        InspectionSummary.objects.filter(dims)
+        InspectionSummary.objects.filter(
+            _dimension_filter(data, user, officer_field="assigned_to_id")
+        )
         .filter(month=month)
         .values("assigned_to_id", "tier")
         .annotate(
@@ -219,7 +225,11 @@ def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
     if data.get("branch"):
         scores = scores.filter(branch_id=data["branch"])
     scores = list(scores)
-    names = {s.officer_id: s.officer.get_full_name() or s.officer.username for s in scores}
+    # The officers' names from the filter options, whatever the filters keep of the scores.
+    names = {
+        **(officer_names or {}),
+        **{s.officer_id: s.officer.get_full_name() or s.officer.username for s in scores},
+    }
     # 5. What waits for a decision, oldest first.
     pending = _pending(user)
     return {
@@ -234,42 +244,62 @@ def dashboard_data(user, data: dict, month_ends: list[date]) -> dict:
 
 
 def _migration_matrix(rows) -> dict:
+    """Counts and balances per cell. A cell's balance is the one that moved: at the start of
+    the month, or at its end for the loans disbursed during it (they had none at the start)."""
     starts = ["new", *TIERS]
     ends = [*TIERS, "closed"]
     cells = {(r["from_tier"], r["to_tier"]): r for r in rows}
     matrix = []
     for start in starts:
         row_cells = []
-        row_total = 0
         for end in ends:
             cell = cells.get((start, end))
-            loans = cell["loans"] if cell else 0
-            row_total += loans
+            balance_start = (cell["start"] or ZERO) if cell else ZERO
+            balance_end = (cell["end"] or ZERO) if cell else ZERO
             row_cells.append(
                 {
                     "to": end,
-                    "loans": loans,
-                    "start": cell["start"] if cell else ZERO,
-                    "end": cell["end"] if cell else ZERO,
+                    "loans": cell["loans"] if cell else 0,
+                    "start": balance_start,
+                    "end": balance_end,
+                    "balance": balance_end if start == "new" else balance_start,
                 }
             )
-        rolled = sum(
-            c["loans"]
+        worse = [
+            c
             for c in row_cells
             if c["to"] in TIERS and start in TIERS and TIERS.index(c["to"]) > TIERS.index(start)
-        )
+        ]
+        total = sum(c["loans"] for c in row_cells)
+        balance = sum((c["balance"] for c in row_cells), ZERO)
+        rolled_balance = sum((c["balance"] for c in worse), ZERO)
         matrix.append(
             {
                 "from": start,
                 "cells": row_cells,
-                "total": row_total,
-                "roll_rate": (Decimal(rolled) / row_total * 100)
-                if row_total and start != "new"
+                "total": total,
+                "balance": balance,
+                # Roll rate: the share of the row that moved to a worse tier (not for new loans).
+                "roll_rate": _ratio(sum(c["loans"] for c in worse), total)
+                if start != "new"
                 else None,
+                "roll_rate_balance": _ratio(rolled_balance, balance) if start != "new" else None,
             }
         )
     column_totals = [sum(r["cells"][i]["loans"] for r in matrix) for i in range(len(ends))]
-    return {"rows": matrix, "ends": ends, "column_totals": column_totals, "has_data": bool(rows)}
+    column_balances = [
+        sum((r["cells"][i]["balance"] for r in matrix), ZERO) for i in range(len(ends))
+    ]
+    return {
+        "rows": matrix,
+        "ends": ends,
+        "column_totals": column_totals,
+        "column_balances": column_balances,
+        "columns": [
+            {"loans": n, "balance": b} for n, b in zip(column_totals, column_balances, strict=True)
+        ],
+        "has_data": bool(rows),
+    }
 
 
 def _inspection_table(rows, names) -> dict:
@@ -288,11 +318,7 @@ def _inspection_table(rows, names) -> dict:
             "tier": tier,
             "label": TIER_LABELS[Tier(tier)],
             **per_tier[tier],
-            "compliance": (
-                (per_tier[tier]["on_time"] + per_tier[tier]["late"]) / per_tier[tier]["due"] * 100
-            )
-            if per_tier[tier]["due"]
-            else None,
+            "compliance": _compliance(**per_tier[tier]),
         }
         for tier in TIERS
     ]
@@ -303,6 +329,12 @@ def _ratio(part, whole):
     return (Decimal(part) / Decimal(whole) * 100) if whole else None
 
 
+def _compliance(*, due, on_time, late, overdue) -> Decimal | None:
+    """Done among the inspections that have fallen due: one due later this month is not
+    a breach of the policy yet."""
+    return _ratio(on_time + late, on_time + late + overdue)
+
+
 def _score_row(score: OfficerScore) -> dict:
     return {
         "name": score.officer.get_full_name() or score.officer.username,
@@ -311,7 +343,11 @@ def _score_row(score: OfficerScore) -> dict:
         "managed_npl": _ratio(score.managed_npl_balance, score.managed_balance),
         "originated_loans": score.originated_loans,
         "originated_npl": _ratio(score.originated_npl_balance, score.originated_balance),
-        "on_time": _ratio(score.inspections_on_time, score.inspections_due),
+        # On time among the inspections that have fallen due this month.
+        "on_time": _ratio(
+            score.inspections_on_time,
+            score.inspections_on_time + score.inspections_late + score.inspections_overdue,
+        ),
         "overdue": score.inspections_overdue,
         "handovers_overdue": score.handovers_overdue,
     }
@@ -362,17 +398,19 @@ def _filter_form(request):
         options=options,
         own_book=not roles.sees_whole_portfolio(request.user),
     )
-    data = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()
+    # The valid filters apply; an invalid one is dropped and shown with its error.
+    data = getattr(form, "cleaned_data", {})
     month_ends = [date.fromisoformat(m) for m in options["month_ends"]]
-    return form, data, month_ends
+    return form, data, month_ends, dict(options["officers"])
 
 
 @roles.role_required(
     roles.is_admin, roles.is_risk_manager, roles.is_supervisor, roles.is_loan_officer
 )
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form, data, month_ends = _filter_form(request)
-    context = dashboard_data(request.user, data, month_ends)
+    form, data, month_ends, officer_names = _filter_form(request)
+    context = dashboard_data(request.user, data, month_ends, officer_names)
     export = request.GET.get("export")
     if export:
         return _export(export, context)
@@ -411,19 +449,26 @@ def _export(table: str, context: dict) -> HttpResponse:
                 [str(t["label"]), t["loans"], t["balance"], round(t["share"], 2), t["provision"]]
             )
     elif table == "migration":
+        # The matrix in counts, then in balances (see _migration_matrix).
         matrix = context["migration"]
-        sheet.append([_("from \\ to"), *matrix["ends"], _("total"), _("roll rate (%)")])
-        for row in matrix["rows"]:
-            sheet.append(
-                [
-                    row["from"],
-                    *[c["loans"] for c in row["cells"]],
-                    row["total"],
-                    None if row["roll_rate"] is None else round(row["roll_rate"], 2),
-                ]
-            )
+        ends = [_cell_label(end) for end in matrix["ends"]]
+        for heading, value, total, rate in [
+            (_("from \\ to"), "loans", "total", "roll_rate"),
+            (_("balance"), "balance", "balance", "roll_rate_balance"),
+        ]:
+            sheet.append([heading, *ends, _("total"), _("roll rate (%)")])
+            for row in matrix["rows"]:
+                sheet.append(
+                    [
+                        _cell_label(row["from"]),
+                        *[c[value] for c in row["cells"]],
+                        row[total],
+                        None if row[rate] is None else round(row[rate], 2),
+                    ]
+                )
     elif table == "trend":
-        sheet.append([_("month end"), _("non-performing ratio (%)"), *TIERS])
+        labels = [str(TIER_LABELS[Tier(t)]) for t in TIERS]
+        sheet.append([_("month end"), _("non-performing ratio (%)"), *labels])
         for point in context["trend"]:
             sheet.append(
                 [
@@ -437,6 +482,20 @@ def _export(table: str, context: dict) -> HttpResponse:
         for row in context["inspections"]["officers"]:
             sheet.append(
                 [neutralise(row["name"]), row["due"], row["on_time"], row["late"], row["overdue"]]
+            )
+        # then per tier, with the compliance the page shows
+        sheet.append([_("tier"), _("due"), _("on time"), _("late"), _("overdue"), _("done (%)")])
+        for row in context["inspections"]["tiers"]:
+            compliance = row["compliance"]
+            sheet.append(
+                [
+                    str(row["label"]),
+                    row["due"],
+                    row["on_time"],
+                    row["late"],
+                    row["overdue"],
+                    None if compliance is None else round(compliance, 2),
+                ]
             )
     elif table == "scores":
         sheet.append(
@@ -483,7 +542,7 @@ def _export(table: str, context: dict) -> HttpResponse:
 )
 def migration_cell(request: HttpRequest) -> HttpResponse:
     """The loans in one cell of the migration matrix."""
-    form, data, month_ends = _filter_form(request)
+    form, data, month_ends, _names = _filter_form(request)
     start_tier, end_tier = request.GET.get("from", ""), request.GET.get("to", "")
     if start_tier not in ["new", *TIERS] or end_tier not in [*TIERS, "closed"]:
         raise Http404
@@ -495,7 +554,10 @@ def migration_cell(request: HttpRequest) -> HttpResponse:
         .aggregate(n=Sum("loans"))["n"]
         or 0
     )
-    page_number = max(int(request.GET.get("page", "1") or 1), 1)
+    try:
+        page_number = max(int(request.GET.get("page") or 1), 1)
+    except ValueError:
+        page_number = 1
     ids = _cell_loan_ids(period, start_tier, end_tier, dims, page_number, month_ends)
     loans = {
         loan.pk: loan for loan in Loan.objects.filter(pk__in=ids).select_related("borrower", "risk")
@@ -526,12 +588,15 @@ def _cell_label(tier: str) -> str:
 def _cell_loan_ids(period, start_tier, end_tier, dims: Q, page: int, month_ends) -> list[int]:
     """A page of the loans in the cell, from the snapshots (and the live state for today)."""
     end_month = period
-    start = None
+    # The start the summaries were built from: the latest month end for the month in
+    # progress, the month end just before for a past month (none: no matrix, no loans).
     if period is None:
         start = month_ends[0] if month_ends else None
     else:
-        earlier = [m for m in month_ends if m < period]
-        start = earlier[0] if earlier else None
+        start = previous_month_end(period)
+        start = start if start in month_ends else None
+    if start is None:
+        return []
     dim_sql, dim_params = _dims_sql(dims)
     if end_month is None:
         end_sql = (

@@ -57,9 +57,13 @@ def snapshot_month_end() -> dict:
     night missed around the month end is caught up the next night)."""
     from django.utils import timezone
 
-    from postloan.dashboard import previous_month_end, snapshot_portfolio
+    from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
 
     result = snapshot_portfolio(month_end=previous_month_end(timezone.localdate()))
+    if result.created:
+        # The month in progress is now measured from this snapshot: rebuild its migration
+        # at once rather than at 03:00, so that the matrix and its drill-down agree.
+        refresh_dashboard()
     return {"month_end": result.month_end.isoformat(), "loans": result.loans}
 
 
