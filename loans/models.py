@@ -428,7 +428,11 @@ class Repayment(models.Model):
                 | (Q(reversed_at__isnull=False) & ~Q(reversal_reason="")),
             ),
         ]
-        indexes = [models.Index(fields=["loan", "paid_on"])]
+        indexes = [
+            models.Index(fields=["loan", "paid_on"]),
+            # What was paid by a past date is read back from the payments made since.
+            models.Index(fields=["paid_on"], name="repayment_paid_on"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.loan_id} {self.paid_on} {self.amount}"

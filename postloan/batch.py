@@ -59,21 +59,25 @@ def positions_sql(*, use_cached_payments: bool) -> str:
     its last classification (nothing owed, normal) is recorded rather than left stale;
     after that its state is clean and the run passes it by. With
     `use_cached_payments` (a run dated today or later) the instalments' paid columns
-    are used; for a past date the allocations of repayments made by then are summed
-    (allocation is oldest-first, so a prefix of the payments allocates identically).
+    are used; for a past date, what was paid by then: the paid columns less the
+    allocations of the standing repayments made after it. The paid columns are always
+    the sum of the standing repayments' allocations (they are rebuilt together), and
+    allocation is oldest-first, so a prefix of the payments allocates identically; the
+    difference touches only the repayments since the date, so the month-end snapshot
+    taken the next night reads one day's payments, not the book's whole history.
     """
     if use_cached_payments:
         paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
     else:
-        paid_principal = "COALESCE(pa.principal, 0)"
-        paid_interest = "COALESCE(pa.interest, 0)"
+        paid_principal = "(i.principal_paid - COALESCE(pa.principal, 0))"
+        paid_interest = "(i.interest_paid - COALESCE(pa.interest, 0))"
         paid_join = """
         LEFT JOIN (
             SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
             FROM loans_allocation a
             JOIN loans_repayment r ON r.id = a.repayment_id
             WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
-              AND r.reversed_at IS NULL AND r.paid_on <= %(as_of)s
+              AND r.reversed_at IS NULL AND r.paid_on > %(as_of)s
             GROUP BY a.instalment_id
         ) pa ON pa.instalment_id = i.id"""
     return f"""
