@@ -311,15 +311,25 @@ def _restore_migration_data(request):
 DB_FIXTURES = {"db", "transactional_db", "live_server", "celery_worker", "django_db_setup"}
 
 
+SERVER_FIXTURES = {"transactional_db", "live_server", "celery_worker"}
+
+
 def pytest_collection_modifyitems(items):
-    """Mark tests that touch no engine `nodb`: CI's second pass (on the machine's own
-    PostgreSQL and Redis) runs everything else with -m 'not nodb'."""
+    """Mark tests that touch no engine `nodb`, and those that rely on the servers' own
+    behaviour (real commits, locks between connections, a Celery worker, a browser)
+    `servers`: CI's second pass, on the machine's own PostgreSQL and Redis, runs those."""
     for item in items:
-        uses_engine = item.get_closest_marker("django_db") or (
-            DB_FIXTURES & set(getattr(item, "fixturenames", ()))
-        )
-        if not uses_engine:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        marker = item.get_closest_marker("django_db")
+        if not (marker or DB_FIXTURES & fixtures):
             item.add_marker(pytest.mark.nodb)
+        if (
+            SERVER_FIXTURES & fixtures
+            or (marker and marker.kwargs.get("transaction"))
+            or item.get_closest_marker("celery")
+            or item.get_closest_marker("browser")
+        ):
+            item.add_marker(pytest.mark.servers)
 
 
 # --- The loan book ------------------------------------------------------------------------------
