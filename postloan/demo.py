@@ -43,6 +43,75 @@ def _adjustments(stdout) -> None:
     )
 
 
+def _field_work(stdout) -> None:
+    """Plan the month, report one visit, and leave a collection plan for the supervisor."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from postloan import visits
+    from postloan.models import Inspection, InspectionReport
+    from postloan.scheduling import schedule_inspections
+
+    schedule_inspections()
+    officer = User.objects.get(username="officer")
+    today = timezone.localdate()
+    inspection = (
+        Inspection.objects.filter(assigned_to=officer, status="open", kind="key_tracking")
+        .select_related("loan")
+        .first()
+    )
+    if inspection and not InspectionReport.objects.exists():
+        report = visits.report_start(inspection=inspection, by=officer)
+        data = visits.ReportInput()
+        data.visited_at = timezone.make_aware(
+            datetime.combine(today - timedelta(days=1), time(10, 0))
+        )
+        data.method = "business"
+        data.place = "借款人店铺"
+        data.people_met = "借款人本人及其配偶"
+        data.findings = "店铺正常营业，但客流较去年明显减少；借款人表示下月起可恢复按期还款。"
+        data.answers = dict.fromkeys(visits.applicable_items(report.loan), ("satisfactory", ""))
+        data.answers[1] = ("concern", "已连续多期未按时还款。")
+        data.answers[3] = ("concern", "营业额较去年同期下降约三成。")
+        saved = visits.report_save_draft(
+            report=report, version=report.version, data=data, by=officer
+        )
+        visits.report_submit(report=saved, version=saved.version, by=officer)
+        visits.plan_propose(
+            loan=inspection.loan,
+            kind="collection",
+            by=officer,
+            summary="每周电话催收，月底前上门面谈并与担保人沟通，督促借款人补足欠款。",
+            steps=[
+                {"action": "电话催收并发送书面催收函", "target_on": today + timedelta(days=3)},
+                {
+                    "action": "上门面谈，约见担保人",
+                    "target_on": today + timedelta(days=10),
+                    "target_amount": None,
+                },
+            ],
+        )
+        stdout.write("Reported one visit and proposed a collection plan.")
+
+
+def _history(stdout) -> None:
+    """Month-end snapshots of the last six months, so the dashboard has trends."""
+    from django.utils import timezone
+
+    from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
+
+    month_end = previous_month_end(timezone.localdate())
+    ends = []
+    for _ in range(6):
+        ends.append(month_end)
+        month_end = previous_month_end(month_end)
+    for month_end in sorted(ends):
+        snapshot_portfolio(month_end=month_end)
+    refresh_dashboard()
+    stdout.write("Kept six month-end snapshots for the dashboard.")
+
+
 def load(stdout) -> None:
     if ClassificationRun.objects.exists() or not Loan.objects.exists():
         return
@@ -50,3 +119,5 @@ def load(stdout) -> None:
     stdout.write(f"Classified {run.loans_seen} loans: {run.changed} tier changes.")
     if not TierAdjustment.objects.exists():
         _adjustments(stdout)
+    _field_work(stdout)
+    _history(stdout)
