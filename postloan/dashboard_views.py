@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django import forms
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum, Window
+from django.db.models.functions import Cast, NullIf
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,6 +35,45 @@ from postloan.models import (
 TIERS = [t.value for t in TIER_ORDER]
 NPL = {Tier.SUBSTANDARD.value, Tier.DOUBTFUL.value, Tier.LOSS.value}
 ZERO = Decimal("0")
+# The page stays the same size however many officers there are: a page of scorecards, the
+# officers with the most overdue inspections, and an officer search instead of a long select
+# (the XLSX exports carry every row).
+SCORES_PER_PAGE = 25
+INSPECTION_OFFICERS_SHOWN = 25
+OFFICER_SELECT_MAX = 50
+
+
+def _percent(part, whole):
+    """part / whole in percent in SQL, NULL when whole is zero."""
+    return Cast(part, DecimalField(max_digits=20, decimal_places=6)) * 100 / NullIf(whole, 0)
+
+
+_DUE_SO_FAR = F("inspections_on_time") + F("inspections_late") + F("inspections_overdue")
+# The scorecard's sortable columns: key, heading, the expression it sorts by.
+SCORE_COLUMNS = [
+    ("officer", gettext_lazy("Officer"), F("officer__username")),
+    ("managed_loans", gettext_lazy("Loans managed"), F("managed_loans")),
+    ("managed_balance", gettext_lazy("Balance"), F("managed_balance")),
+    (
+        "managed_npl",
+        gettext_lazy("NPL ratio (managed)"),
+        _percent(F("managed_npl_balance"), F("managed_balance")),
+    ),
+    ("originated_loans", gettext_lazy("Loans originated"), F("originated_loans")),
+    (
+        "originated_npl",
+        gettext_lazy("NPL ratio (originated)"),
+        _percent(F("originated_npl_balance"), F("originated_balance")),
+    ),
+    (
+        "on_time",
+        gettext_lazy("Inspections on time"),
+        _percent(F("inspections_on_time"), _DUE_SO_FAR),
+    ),
+    ("overdue", gettext_lazy("Overdue inspections"), F("inspections_overdue")),
+    ("handovers_overdue", gettext_lazy("Overdue handovers"), F("handovers_overdue")),
+]
+SCORE_SORTS = {key: expression for key, _label, expression in SCORE_COLUMNS}
 
 
 class DashboardFilterForm(forms.Form):
@@ -73,7 +113,14 @@ class DashboardFilterForm(forms.Form):
             (m, m) for m in options["month_ends"]
         ]
         self.fields["branch"].choices = every + options["branches"]
-        self.fields["officer"].choices = every + options["officers"]
+        officers = options["officers"]
+        # Past a few dozen officers the select holds only the chosen one, and a search box
+        # (htmx, dashboard_officers) fills it: a select of thousands is unusable and heavy.
+        self.officer_search = len(officers) > OFFICER_SELECT_MAX
+        if self.officer_search:
+            chosen = str(self.data.get("officer") or "")
+            officers = [(pk, name) for pk, name in officers if str(pk) == chosen]
+        self.fields["officer"].choices = every + officers
         self.fields["product"].choices = every + options["products"]
         this_year = timezone.localdate().year
         self.fields["cohort"].choices = every + [
@@ -155,7 +202,14 @@ def _totals(rows) -> dict:
 
 
 def dashboard_data(
-    user, data: dict, month_ends: list[date], officer_names: dict[int, str] | None = None
+    user,
+    data: dict,
+    month_ends: list[date],
+    officer_names: dict[int, str] | None = None,
+    *,
+    scores_sort: str = "officer",
+    scores_page: int = 1,
+    everything: bool = False,
 ) -> dict:
     """Everything the dashboard shows, in five queries on the summary tables."""
     dims = _dimension_filter(data, user)
@@ -201,31 +255,58 @@ def dashboard_data(
         .annotate(loans=Sum("loans"), start=Sum("balance_start"), end=Sum("balance_end"))
     )
     migration = _migration_matrix(migration_rows)
-    # 3. Inspections of the month, per officer and tier.
+    # 3. Inspections of the month per tier, and the officers with the most overdue.
     month = (period or timezone.localdate()).replace(day=1)
-    inspection_rows = list(
-        InspectionSummary.objects.filter(
-            _dimension_filter(data, user, officer_field="assigned_to_id")
-        )
-        .filter(month=month)
-        .values("assigned_to_id", "tier")
-        .annotate(
-            due=Sum("due"),
-            on_time=Sum("done_on_time"),
-            late=Sum("done_late"),
-            overdue=Sum("overdue"),
-        )
+    inspections = InspectionSummary.objects.filter(
+        _dimension_filter(data, user, officer_field="assigned_to_id")
+    ).filter(month=month)
+    # One query: the totals per tier and per officer (GROUPING SETS), the officers most
+    # overdue first and cut to a page's worth unless exporting, and how many there are.
+    inner_sql, inner_params = (
+        inspections.values("assigned_to_id", "tier", "due", "done_on_time", "done_late", "overdue")
+        .order_by()
+        .query.sql_with_params()
     )
-    # 4. Scorecards (their officer names serve the inspection table too).
-    scores = OfficerScore.objects.select_related("officer").order_by("officer__username")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT by_officer, assigned_to_id, tier, due, on_time, late, overdue, officers
+            FROM (
+                SELECT g.*,
+                       COUNT(*) FILTER (WHERE g.by_officer = 1) OVER () AS officers,
+                       ROW_NUMBER() OVER (PARTITION BY g.by_officer
+                                          ORDER BY g.overdue DESC, g.due DESC, g.assigned_to_id)
+                           AS position
+                FROM (SELECT GROUPING(i.tier) AS by_officer, i.assigned_to_id, i.tier,
+                             SUM(i.due) AS due, SUM(i.done_on_time) AS on_time,
+                             SUM(i.done_late) AS late, SUM(i.overdue) AS overdue
+                      FROM ({inner_sql}) i
+                      GROUP BY GROUPING SETS ((i.tier), (i.assigned_to_id))) g
+            ) x
+            WHERE by_officer = 0 OR %s OR position <= %s
+            ORDER BY by_officer, position""",
+            [*inner_params, everything, INSPECTION_OFFICERS_SHOWN],
+        )
+        columns = [c.name for c in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    inspection_tiers = [r for r in rows if r["by_officer"] == 0]
+    inspection_officers = [r for r in rows if r["by_officer"] == 1]
+    # 4. Scorecards: one page in the chosen order (every row for the export), and the count.
+    scores = OfficerScore.objects.select_related("officer")
     if not roles.sees_whole_portfolio(user):
         scores = scores.filter(officer=user)
     elif data.get("officer"):
         scores = scores.filter(officer_id=data["officer"])
     if data.get("branch"):
         scores = scores.filter(branch_id=data["branch"])
+    sort = scores_sort if scores_sort.lstrip("-") in SCORE_SORTS else "officer"
+    key = SCORE_SORTS[sort.lstrip("-")]
+    order = key.desc(nulls_last=True) if sort.startswith("-") else key.asc(nulls_last=True)
+    scores = scores.annotate(total=Window(Count("id"))).order_by(order, "officer__username")
+    if not everything:
+        start = (max(scores_page, 1) - 1) * SCORES_PER_PAGE
+        scores = scores[start : start + SCORES_PER_PAGE]
     scores = list(scores)
-    # The officers' names from the filter options, whatever the filters keep of the scores.
     names = {
         **(officer_names or {}),
         **{s.officer_id: s.officer.get_full_name() or s.officer.username for s in scores},
@@ -237,8 +318,10 @@ def dashboard_data(
         "summary": summary,
         "trend": trend,
         "migration": migration,
-        "inspections": _inspection_table(inspection_rows, names),
+        "inspections": _inspection_table(inspection_tiers, inspection_officers, names),
         "scores": [_score_row(s) for s in scores],
+        "scores_total": scores[0].total if scores else 0,
+        "scores_sort": sort,
         "pending": pending,
     }
 
@@ -302,27 +385,28 @@ def _migration_matrix(rows) -> dict:
     }
 
 
-def _inspection_table(rows, names) -> dict:
-    per_officer = defaultdict(lambda: {"due": 0, "on_time": 0, "late": 0, "overdue": 0})
-    per_tier = defaultdict(lambda: {"due": 0, "on_time": 0, "late": 0, "overdue": 0})
-    for row in rows:
-        for key in ("due", "on_time", "late", "overdue"):
-            per_officer[row["assigned_to_id"]][key] += row[key] or 0
-            per_tier[row["tier"]][key] += row[key] or 0
+def _inspection_table(tier_rows, officer_rows, names) -> dict:
+    """Per tier, with the policy's compliance; per officer, most overdue first (a page's
+    worth on screen, every officer in the export)."""
+    keys = ("due", "on_time", "late", "overdue")
+    per_tier = {row["tier"]: {k: row[k] or 0 for k in keys} for row in tier_rows}
+    empty = dict.fromkeys(keys, 0)
     officers = [
-        {"name": names.get(officer_id, f"#{officer_id}"), **counts}
-        for officer_id, counts in sorted(per_officer.items(), key=lambda kv: -kv[1]["overdue"])
+        {"name": names.get(row["assigned_to_id"], f"#{row['assigned_to_id']}")}
+        | {k: row[k] or 0 for k in keys}
+        for row in officer_rows
     ]
     tiers = [
         {
             "tier": tier,
             "label": TIER_LABELS[Tier(tier)],
-            **per_tier[tier],
-            "compliance": _compliance(**per_tier[tier]),
+            **per_tier.get(tier, empty),
+            "compliance": _compliance(**per_tier.get(tier, empty)),
         }
         for tier in TIERS
     ]
-    return {"officers": officers, "tiers": tiers}
+    total = officer_rows[0]["officers"] if officer_rows else 0
+    return {"officers": officers, "officers_total": total, "tiers": tiers}
 
 
 def _ratio(part, whole):
@@ -410,14 +494,26 @@ def _filter_form(request):
 )
 def dashboard(request: HttpRequest) -> HttpResponse:
     form, data, month_ends, officer_names = _filter_form(request)
-    context = dashboard_data(request.user, data, month_ends, officer_names)
     export = request.GET.get("export")
+    sort = request.GET.get("sort") or "officer"
+    page = _page_number(request.GET.get("scores_page"))
+    context = dashboard_data(
+        request.user,
+        data,
+        month_ends,
+        officer_names,
+        scores_sort=sort,
+        scores_page=page,
+        everything=bool(export),
+    )
     if export:
         return _export(export, context)
     context.update(
         {
             "form": form,
             "query": request.GET.urlencode(),
+            "score_headers": _score_headers(request, context["scores_sort"]),
+            "score_pages": _score_pages(request, page, context["scores_total"]),
             "own_book": not roles.sees_whole_portfolio(request.user),
             "tier_labels": {t: str(TIER_LABELS[Tier(t)]) for t in TIERS},
             "end_labels": {
@@ -433,6 +529,82 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
     )
     return render(request, "postloan/dashboard.html", context)
+
+
+def _page_number(value) -> int:
+    try:
+        return max(int(value or 1), 1)
+    except ValueError:
+        return 1
+
+
+def _with(request: HttpRequest, **changes) -> str:
+    """The current query string with some parameters replaced (None: removed)."""
+    query = request.GET.copy()
+    query.pop("export", None)
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value is not None:
+            query[key] = value
+    return query.urlencode()
+
+
+def _score_headers(request: HttpRequest, sort: str) -> list[dict]:
+    """The scorecard's column headings: a click sorts by the column, a second reverses it.
+    Numbers sort largest first at the first click, names alphabetically."""
+    headers = []
+    for key, label, _expression in SCORE_COLUMNS:
+        active = sort.lstrip("-") == key
+        descending = sort.startswith("-")
+        if active:
+            target = key if descending else f"-{key}"
+        else:
+            target = key if key == "officer" else f"-{key}"
+        headers.append(
+            {
+                "key": key,
+                "label": label,
+                "url": "?" + _with(request, sort=target, scores_page=None),
+                "active": active,
+                "descending": active and descending,
+                "numeric": key != "officer",
+            }
+        )
+    return headers
+
+
+def _score_pages(request: HttpRequest, page: int, total: int) -> dict:
+    pages = max((total + SCORES_PER_PAGE - 1) // SCORES_PER_PAGE, 1)
+    return {
+        "number": page,
+        "count": pages,
+        "total": total,
+        "previous": "?" + _with(request, scores_page=str(page - 1)) if page > 1 else None,
+        "next": "?" + _with(request, scores_page=str(page + 1)) if page < pages else None,
+    }
+
+
+@roles.role_required(roles.is_admin, roles.is_risk_manager, roles.is_supervisor)
+def dashboard_officers(request: HttpRequest) -> HttpResponse:
+    """The officer filter's options matching a search (htmx): at most twenty, by name."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    text = (request.GET.get("officer_q") or "").strip()
+    officers = (
+        get_user_model()
+        .objects.filter(groups__name=roles.Role.LOAN_OFFICER.value, is_active=True)
+        .annotate(full=Concat("first_name", Value(" "), "last_name"))
+        .filter(
+            Q(username__icontains=text)
+            | Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(full__icontains=text)
+        )
+        .order_by("username")[:20]
+    )
+    return render(request, "postloan/dashboard_officer_options.html", {"officers": officers})
 
 
 def _export(table: str, context: dict) -> HttpResponse:

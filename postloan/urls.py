@@ -37,5 +37,6 @@ urlpatterns = [
     path("ledger/", visit_views.ledger, name="ledger"),
     path("dashboard/", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/cell/", dashboard_views.migration_cell, name="migration_cell"),
+    path("dashboard/officers/", dashboard_views.dashboard_officers, name="dashboard_officers"),
     path("loans/<int:pk>/closure/", visit_views.closure_create, name="closure"),
 ]

@@ -1,4 +1,4 @@
-// The dashboard: the trend chart (data from a JSON script element) and sortable tables.
+// The dashboard: the trend chart (data from a JSON script element).
 (function () {
   "use strict";
   var source = document.getElementById("trend-data");
@@ -20,22 +20,4 @@
       scales: {balance: {position: "left", stacked: true}, ratio: {position: "right",
                grid: {drawOnChartArea: false}}, x: {stacked: true}}}});
   }
-  document.querySelectorAll("table.sortable th[data-sort]").forEach(function (header, column) {
-    header.classList.add("text-decoration-underline");
-    header.addEventListener("click", function () {
-      var table = header.closest("table");
-      var body = table.tBodies[0];
-      var ascending = header.getAttribute("data-direction") !== "asc";
-      header.setAttribute("data-direction", ascending ? "asc" : "desc");
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[column], y = b.cells[column];
-        var xv = x.getAttribute("data-value"), yv = y.getAttribute("data-value");
-        var cmp = (xv !== null && yv !== null && xv !== "" && yv !== "")
-          ? parseFloat(xv) - parseFloat(yv) : x.textContent.localeCompare(y.textContent);
-        return ascending ? cmp : -cmp;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
 })();

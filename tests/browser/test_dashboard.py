@@ -92,3 +92,35 @@ def test_the_risk_manager_drills_into_a_migration_cell_in_english_and_chinese(
     expect(page.locator("[data-testid=cell-loans] tbody tr")).to_have_count(1)
     expect(page.locator("[data-testid=cell-loans]")).to_contain_text(kept.reference)
     assert problems == []
+
+
+def test_with_many_officers_the_risk_manager_finds_one_by_name(page, risk_manager, make_user):
+    from django.utils import timezone
+
+    from common.roles import Role
+    from postloan.models import OfficerScore
+
+    for i in range(1, 56):
+        user = make_user(
+            f"lo-{i:02d}", Role.LOAN_OFFICER, first_name="Officer", last_name=f"{i:02d}"
+        )
+        OfficerScore.objects.create(
+            officer=user, managed_loans=i, managed_balance=Decimal(i), as_of=timezone.localdate()
+        )
+    login(page, risk_manager.username)
+    page.goto("/risk/dashboard/")
+    expect(page.locator("[data-testid=scorecard-pages]")).to_contain_text("55")
+    officer_select = page.locator("#id_officer option")
+    expect(officer_select).to_have_count(1)  # "all" only: no select of every officer
+
+    # when: the risk manager types part of a name, picks the officer and shows the dashboard
+    page.fill("[data-testid=officer-search]", "Officer 42")
+    expect(officer_select).to_have_count(2)
+    page.select_option("#id_officer", label="Officer 42 (lo-42)")
+    page.click("[data-testid=dashboard-filters] button[type=submit]")
+
+    # then: that officer's scorecard alone, the choice kept in the filter
+    rows = page.locator("[data-testid=scorecards] tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Officer 42")
+    expect(page.locator("#id_officer option:checked")).to_have_text("Officer 42")

@@ -930,7 +930,8 @@ def test_compliance_counts_only_the_inspections_that_have_fallen_due():
     from postloan.dashboard_views import _inspection_table
 
     row = {"assigned_to_id": 1, "tier": "normal", "due": 4, "on_time": 1, "late": 1}
-    table = _inspection_table([{**row, "overdue": 1}, {**row, "tier": "loss", "overdue": 0}], {})
+    tier_rows = [{**row, "overdue": 1}, {**row, "tier": "loss", "overdue": 0}]
+    table = _inspection_table(tier_rows, [], {})
     tiers = {t["tier"]: t["compliance"] for t in table["tiers"]}
     # 4 due: 1 on time, 1 late, 1 overdue, 1 not due yet
     assert round(tiers["normal"], 2) == Decimal("66.67")
@@ -1344,3 +1345,120 @@ def test_the_command_refuses_a_date_that_is_not_a_month_end(db):
     ):
         call_command("snapshot_portfolio", "--as-of", "2026-10-30")
     assert not SnapshotRun.objects.exists()
+
+
+# --- A large company: the page stays one size however many officers ------------------------
+
+
+@pytest.fixture
+def many_officers(make_user, db):
+    """60 officers with scorecards and this month's inspections: officer i manages i loans
+    worth i × 1,000, with i % 7 overdue inspections."""
+    from common.roles import Role
+
+    month = timezone.localdate().replace(day=1)
+    officers = []
+    for i in range(1, 61):
+        user = make_user(f"lo-{i:02d}", Role.LOAN_OFFICER, first_name=f"Officer{i:02d}")
+        officers.append(user)
+        OfficerScore.objects.create(
+            officer=user,
+            managed_loans=i,
+            managed_balance=Decimal(i * 1000),
+            managed_npl_balance=Decimal(i * 10 if i % 2 else 0),
+            inspections_due=10,
+            inspections_on_time=10 - i % 7,
+            inspections_overdue=i % 7,
+            as_of=timezone.localdate(),
+        )
+        InspectionSummary.objects.create(
+            month=month,
+            assigned_to_id=user.pk,
+            officer_id=user.pk,
+            branch_id=1,
+            product_id=1,
+            kind="routine",
+            tier="normal",
+            structure="ordinary",
+            cohort=2026,
+            due=10,
+            done_on_time=10 - i % 7,
+            done_late=0,
+            overdue=i % 7,
+        )
+    return officers
+
+
+def test_scorecards_are_sorted_and_paged_on_the_server(many_officers, client, risk_manager):
+    client.force_login(risk_manager)
+    first = client.get(DASHBOARD)
+    assert [s["name"] for s in first.context["scores"]][:2] == ["Officer01", "Officer02"]
+    assert len(first.context["scores"]) == 25 and first.context["scores_total"] == 60
+    assert first.context["score_pages"]["count"] == 3
+
+    by_balance = client.get(DASHBOARD, {"sort": "-managed_balance", "scores_page": 3})
+    names = [s["name"] for s in by_balance.context["scores"]]
+    assert names == [f"Officer{i:02d}" for i in range(10, 0, -1)]  # the smallest ten, last
+    assert by_balance.context["score_pages"]["next"] is None
+
+    # The NPL ratio sorts by the ratio itself; officers without NPLs (0 %) come after.
+    by_npl = client.get(DASHBOARD, {"sort": "-managed_npl"}).context["scores"]
+    assert {round(s["managed_npl"], 2) for s in by_npl} == {Decimal("1.00")}
+    assert client.get(DASHBOARD, {"sort": "nonsense"}).context["scores_sort"] == "officer"
+
+
+def test_a_heading_sorts_by_its_column_and_a_second_click_reverses(
+    many_officers, client, risk_manager
+):
+    client.force_login(risk_manager)
+    html = client.get(DASHBOARD, {"branch": ""}).content.decode()
+    link = re.search(r'href="\?([^"]*)" data-sort-key="managed_loans"', html).group(1)
+    assert "sort=-managed_loans" in link and "export" not in link
+    page = client.get(DASHBOARD + "?" + link.replace("&amp;", "&"))
+    assert page.context["scores"][0]["name"] == "Officer60"
+    reverse_link = re.search(
+        r'href="\?([^"]*)" data-sort-key="managed_loans"', page.content.decode()
+    ).group(1)
+    assert "sort=managed_loans" in reverse_link and "sort=-managed_loans" not in reverse_link
+
+
+def test_the_inspection_table_shows_the_most_overdue_officers_and_exports_all(
+    many_officers, client, risk_manager
+):
+    client.force_login(risk_manager)
+    response = client.get(DASHBOARD)
+    table = response.context["inspections"]
+    assert len(table["officers"]) == 25 and table["officers_total"] == 60
+    overdue = [o["overdue"] for o in table["officers"]]
+    assert overdue == sorted(overdue, reverse=True) and overdue[0] == 6
+    assert {t["tier"]: t["due"] for t in table["tiers"]}["normal"] == 600
+    assert 'data-testid="inspection-officers-more"' in response.content.decode()
+    sheet = _sheet(client.get(DASHBOARD, {"export": "inspections"}))
+    officers = [row for row in sheet[1:] if str(row[0]).startswith("Officer")]
+    assert len(officers) == 60
+    scores = _sheet(client.get(DASHBOARD, {"export": "scores", "sort": "-managed_balance"}))
+    assert len(scores) == 61 and scores[1][0] == "Officer60"
+
+
+def test_with_many_officers_the_filter_is_a_search(many_officers, client, risk_manager):
+    client.force_login(risk_manager)
+    form = client.get(DASHBOARD).context["form"]
+    assert form.officer_search and form.fields["officer"].choices == [("", "all")]
+    chosen = many_officers[41]
+    filtered = client.get(DASHBOARD, {"officer": chosen.pk})
+    assert filtered.context["form"].fields["officer"].choices[1] == (chosen.pk, "Officer42")
+    assert [s["name"] for s in filtered.context["scores"]] == ["Officer42"]
+    assert "officer" in client.get(DASHBOARD, {"officer": risk_manager.pk}).context["form"].errors
+
+    options = client.get(reverse("postloan:dashboard_officers"), {"officer_q": "officer4"})
+    values = re.findall(r'<option value="(\d+)">', options.content.decode())
+    assert values == [str(o.pk) for o in many_officers[39:49]]  # Officer40 to Officer49
+    none = client.get(reverse("postloan:dashboard_officers"), {"officer_q": "nobody"})
+    assert "No officer matches." in none.content.decode()
+
+
+def test_a_loan_officer_cannot_search_the_officers(many_officers, client):
+    client.force_login(many_officers[0])
+    response = client.get(reverse("postloan:dashboard_officers"), {"officer_q": "officer"})
+    assert response.status_code == 403
+    assert "officer_search" not in client.get(DASHBOARD).content.decode()
