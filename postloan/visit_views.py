@@ -194,18 +194,29 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     report = _report_for(request.user, pk, write=True)
     form = AttachmentForm(request.POST, request.FILES)
+    results = []  # (ok, message)
     if form.is_valid():
         try:
             visits.attachment_add(report=report, upload=form.cleaned_data["file"], by=request.user)
         except ValidationError as error:
-            for message in error.messages:
-                messages.error(request, message)
+            results += [(False, message) for message in error.messages]
         else:
-            messages.success(request, _("Attached."))
+            results.append((True, _("Attached.")))
     else:
-        for errors in form.errors.values():
-            for message in errors:
-                messages.error(request, message)
+        results += [(False, message) for errors in form.errors.values() for message in errors]
+    if request.htmx:
+        # Only the attachments card is replaced, so the unsaved report above is kept.
+        return render(
+            request,
+            "postloan/partials/attachments.html",
+            {
+                "report": report,
+                "attachments": list(report.attachments.all()),
+                "upload_messages": [{"ok": ok, "text": text} for ok, text in results],
+            },
+        )
+    for ok, text in results:
+        (messages.success if ok else messages.error)(request, text)
     return redirect("postloan:report_edit", pk=report.pk)
 
 

@@ -66,12 +66,14 @@ def test_a_report_from_the_agenda_to_an_approved_reclassification(
     item.get_by_role("button", name="Start the report").click()
     expect(page.locator("[data-testid=report-form]")).to_be_visible()
 
-    # a photo first (the upload reloads the page), then the report itself
+    # the report, a photo attached half-way (the unsaved report stays as typed), the rest
+    _fill_visit(page, method="business")
+    page.locator("#id_place").fill("The shop on 五四路")
     page.locator("[data-testid=upload-form] input[type=file]").set_input_files(str(photo))
     page.locator("[data-testid=upload-form] button[type=submit]").click()
     expect(page.locator("[data-testid=attachments]")).to_contain_text("shopfront.jpg")
-    _fill_visit(page, method="business")
-    page.locator("#id_place").fill("The shop on 五四路")
+    expect(page.locator("[data-testid=upload-message]")).to_have_text("Attached.")
+    expect(page.locator("#id_place")).to_have_value("The shop on 五四路")
     page.locator("#id_findings").fill("Sales down by half since the new mall opened.")
     page.locator("#id_recommended_tier").select_option("special_mention")
     page.locator("[data-testid=submit-report]").click()

@@ -327,6 +327,28 @@ def test_a_refused_upload_is_explained(client, loan, officer):
     assert not ReportAttachment.objects.exists()
 
 
+def test_an_upload_from_the_page_replaces_only_the_attachments_card(client, loan, officer):
+    """htmx posts the upload and swaps the card: the report's unsaved answers stay on the
+    page. A refused file is explained in the card, in the user's language."""
+    report = _report(loan)
+    client.force_login(officer)
+    url = reverse("postloan:attachment_upload", args=[report.pk])
+    response = client.post(url, {"file": _jpeg("shop.jpg")}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.text
+    assert html.lstrip().startswith('<div class="card mb-3" id="attachments-card">')
+    assert "shop.jpg" in html and "Attached." in html and "report-form" not in html
+    assert ReportAttachment.objects.count() == 1
+
+    fake = SimpleUploadedFile("x.png", b"not a picture", content_type="image/png")
+    refused = client.post(
+        url, {"file": fake}, headers={"HX-Request": "true", "Accept-Language": "zh-hans"}
+    )
+    assert refused.status_code == 200 and 'role="alert"' in refused.text
+    assert "shop.jpg" in refused.text and ReportAttachment.objects.count() == 1
+    assert "Only JPEG" not in refused.text  # translated
+
+
 # --- Default follow-up and collection plans ----------------------------------------------------
 
 
