@@ -80,14 +80,17 @@ def _reads_state(as_of: date) -> bool:
 
 def _computed_positions(cursor, as_of: date) -> None:
     """export_positions: each loan's position and tiers as of a date that is not the state's."""
-    from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, positions_sql
+    from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, fewer_payments_before, positions_sql
     from postloan.models import ProvisionRate
 
     params = {"as_of": as_of, "lo": 0, "hi": 2**62}
     cursor.execute("DROP TABLE IF EXISTS export_raw, export_adjustment, export_positions")
     cursor.execute(
         "CREATE TEMP TABLE export_raw ON COMMIT DROP AS "
-        + positions_sql(use_cached_payments=as_of >= timezone.localdate()),
+        + positions_sql(
+            use_cached_payments=as_of >= timezone.localdate(),
+            from_earlier=as_of < timezone.localdate() and fewer_payments_before(cursor, as_of),
+        ),
         params,
     )
     cursor.execute(

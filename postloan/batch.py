@@ -10,6 +10,7 @@ half-way is completed by running it again: committed chunks find nothing left to
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -51,7 +52,24 @@ def _anniversaries(last_due: str, as_of: str) -> str:
           THEN 1 ELSE 0 END)"""
 
 
-def positions_sql(*, use_cached_payments: bool) -> str:
+def fewer_payments_before(cursor, as_of: date) -> bool:
+    """Whether fewer repayments were made by `as_of` than after it, by the planner's
+    estimates (no scan): a backfill of an old month end then sums the allocations made by
+    the date, rather than subtracting the later ones from today's paid columns."""
+
+    def estimate(condition: str) -> float:
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM loans_repayment WHERE paid_on {condition} %s",
+            [as_of],
+        )
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return plan[0]["Plan"]["Plan Rows"]
+
+    return estimate("<=") < estimate(">")
+
+
+def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> str:
     """SELECT each loan's position as of %(as_of)s for loan ids in [%(lo)s, %(hi)s].
 
     Loans count if they were disbursed by the date and were still open on it. A settled
@@ -64,10 +82,25 @@ def positions_sql(*, use_cached_payments: bool) -> str:
     the sum of the standing repayments' allocations (they are rebuilt together), and
     allocation is oldest-first, so a prefix of the payments allocates identically; the
     difference touches only the repayments since the date, so the month-end snapshot
-    taken the next night reads one day's payments, not the book's whole history.
+    taken the next night reads one day's payments, not the book's whole history. With
+    `from_earlier` (an old date: see fewer_payments_before) the allocations made by the
+    date are summed instead; both are exact.
     """
     if use_cached_payments:
         paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
+    elif from_earlier:
+        # An old date: the allocations of the standing repayments made by then.
+        paid_principal = "COALESCE(pa.principal, 0)"
+        paid_interest = "COALESCE(pa.interest, 0)"
+        paid_join = """
+        LEFT JOIN (
+            SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
+            FROM loans_allocation a
+            JOIN loans_repayment r ON r.id = a.repayment_id
+            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
+              AND r.reversed_at IS NULL AND r.paid_on <= %(as_of)s
+            GROUP BY a.instalment_id
+        ) pa ON pa.instalment_id = i.id"""
     else:
         paid_principal = "(i.principal_paid - COALESCE(pa.principal, 0))"
         paid_interest = "(i.interest_paid - COALESCE(pa.interest, 0))"
@@ -141,6 +174,7 @@ def _classify_chunk(
     rates: dict,
     use_cached: bool,
     write_state: bool,
+    from_earlier: bool = False,
 ) -> ChunkResult:
     params = {"as_of": run.as_of, "lo": lo, "hi": hi, "run": run.pk}
     cursor.execute("SET LOCAL jit = off")
@@ -150,7 +184,7 @@ def _classify_chunk(
     cursor.execute("DROP TABLE IF EXISTS classify_positions, classify_decisions")
     cursor.execute(
         "CREATE TEMP TABLE classify_positions ON COMMIT DROP AS "
-        + positions_sql(use_cached_payments=use_cached),
+        + positions_sql(use_cached_payments=use_cached, from_earlier=from_earlier),
         params,
     )
     cursor.execute("ANALYZE classify_positions")  # temporary tables have no statistics
@@ -313,6 +347,7 @@ def _run(*, as_of: date, trigger: str, chunk_size: int) -> ClassificationRun:
     try:
         with connection.cursor() as cursor:
             lo, hi = _loan_id_range(cursor)
+            from_earlier = not use_cached and fewer_payments_before(cursor, as_of)
         for start in range(lo, hi + 1, chunk_size):
             with transaction.atomic(), connection.cursor() as cursor:
                 result = _classify_chunk(
@@ -322,6 +357,7 @@ def _run(*, as_of: date, trigger: str, chunk_size: int) -> ClassificationRun:
                     hi=start + chunk_size - 1,
                     rates=rates,
                     use_cached=use_cached,
+                    from_earlier=from_earlier,
                     write_state=write_state,
                 )
                 seen += result.seen

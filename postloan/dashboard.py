@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, positions_sql
+from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, fewer_payments_before, positions_sql
 from postloan.models import ProvisionRate, SnapshotRun
 
 NPL = "('substandard', 'doubtful', 'loss')"
@@ -75,9 +75,13 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
         # A run killed half-way left nothing (one transaction); clear any partial rows.
         cursor.execute("DELETE FROM postloan_portfoliosnapshot WHERE month_end = %s", [month_end])
         cursor.execute("DROP TABLE IF EXISTS snap_positions, snap_adjustment")
+        cached = month_end >= timezone.localdate()
         cursor.execute(
             "CREATE TEMP TABLE snap_positions ON COMMIT DROP AS "
-            + positions_sql(use_cached_payments=month_end >= timezone.localdate()),
+            + positions_sql(
+                use_cached_payments=cached,
+                from_earlier=not cached and fewer_payments_before(cursor, month_end),
+            ),
             params,
         )
         cursor.execute("ANALYZE snap_positions")
@@ -118,6 +122,9 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
             params,
         )
         loans = cursor.rowcount
+        # The month's rows are read at once below (and by the next month's migration):
+        # statistics that predate them would plan those reads for an empty month.
+        cursor.execute("ANALYZE postloan_portfoliosnapshot")
         cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period = %s", [month_end])
         cursor.execute(
             f"""
