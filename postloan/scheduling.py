@@ -302,6 +302,10 @@ def schedule_inspections(
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("DROP TABLE IF EXISTS sched_rule, sched_required, ad_hoc_due")
+        if loan_ids is None:
+            # Fresh statistics first: planned on last month's (or on none, where autovacuum
+            # lags or is off), the follow-up check took minutes at a million loans.
+            cursor.execute("ANALYZE postloan_inspection")
         cursor.execute(_rules_sql(loan_filter), params)
         cursor.execute("ANALYZE sched_rule")
         cursor.execute(REQUIRED_SQL, params)
@@ -310,9 +314,8 @@ def schedule_inspections(
         cursor.execute(INSERT_REQUIRED_SQL, params)
         result.created += cursor.rowcount
         if result.created > ANALYZE_AFTER:
-            # The first planning of a month adds a row per loan: without fresh statistics
-            # the statements below would plan for the table as it was (20 s instead of 4 at
-            # a million loans).
+            # The first planning of a month adds a row per loan: the statements below
+            # must not plan for the table as it was (20 s instead of 4 at a million loans).
             cursor.execute("ANALYZE postloan_inspection")
         cursor.execute(REOPEN_SQL, params)
         result.reopened = cursor.rowcount
