@@ -4,7 +4,8 @@
     REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python bench/classification.py --loans 10000 100000 1000000
 
-Uses a database of its own (created if missing, emptied first). For each size it
+Uses a database of its own (created if missing, emptied first; `--reuse` keeps a book
+already generated there, e.g. by bench/nightly.py, and skips generating). For each size it
 generates the portfolio (`manage.py generate_portfolio`), then, from the same starting
 state each time:
   * the floor: bench/floor.sql through psql (missed counts, changed tiers, their rows);
@@ -106,6 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--as-of", type=date.fromisoformat, default=date.today())
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database's generated book (one size; generated with the same --as-of)",
+    )
     args = parser.parse_args()
     url = os.environ["DATABASE_URL"]
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings")
@@ -113,11 +119,15 @@ def main() -> None:
     rows = []
     for loans in args.loans:
         print(f"\n== {loans:,} loans", flush=True)
-        recreate_database(url)
-        manage("migrate", "-v", "0", env=env)
-        generated, _ = manage(
-            "generate_portfolio", "--loans", str(loans), "--as-of", as_of.isoformat(), env=env
-        )
+        generated = float("nan")
+        if not args.reuse:
+            recreate_database(url)
+            manage("migrate", "-v", "0", env=env)
+            generated, _ = manage(
+                "generate_portfolio", "--loans", str(loans), "--as-of", as_of.isoformat(), env=env
+            )
+            # What autovacuum does to a loaded book (it is off on the development machine).
+            psql(url, "-c", "VACUUM (ANALYZE)")
         counts = psql(
             url,
             "-tAc",
