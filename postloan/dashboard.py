@@ -136,6 +136,7 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
             GROUP BY {DIMENSIONS}, month_end, tier""",
             params,
         )
+        rebuild_rollups(cursor, "postloan_portfoliosummary", month_end)
         SnapshotRun.objects.filter(pk=run.pk).update(loans=loans, finished_at=timezone.now())
         _migration_from_snapshots(cursor, month_end)
         # A backfill of an earlier month end is the start the following month lacked.
@@ -145,12 +146,55 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
     return SnapshotResult(month_end, loans, time.monotonic() - started, True)
 
 
+# GROUPING(branch_id, officer_id, product_id, structure, cohort): a bit set per dimension
+# summed over; the level is the one dimension left, or none.
+ROLLUP_LEVEL_SQL = """CASE GROUPING(branch_id, officer_id, product_id, structure, cohort)
+    WHEN 31 THEN 'all' WHEN 15 THEN 'branch' WHEN 23 THEN 'officer' WHEN 27 THEN 'product'
+    WHEN 29 THEN 'structure' WHEN 30 THEN 'cohort' END"""
+ROLLUP_TABLES = {
+    # summary table: (roll-up table, period column, keys, sums)
+    "postloan_portfoliosummary": (
+        "postloan_portfoliorollup",
+        "period",
+        "tier",
+        "loans, outstanding_principal, provision, watched, warnings",
+    ),
+    "postloan_migrationsummary": (
+        "postloan_migrationrollup",
+        "month_end",
+        "from_tier, to_tier",
+        "loans, balance_start, balance_end",
+    ),
+}
+
+
+def rebuild_rollups(cursor, summary: str, period: date | None) -> None:
+    """Sum one period of a summary table (None: the current rows) to its roll-up levels."""
+    rollup, column, keys, sums = ROLLUP_TABLES[summary]
+    where = f"{column} IS NULL" if period is None else f"{column} = %(period)s"
+    cursor.execute(f"DELETE FROM {rollup} WHERE {where}", {"period": period})
+    sets = ", ".join(
+        f"({column}, {keys}{', ' + dim if dim else ''})"
+        for dim in ("", "branch_id", "officer_id", "product_id", "structure", "cohort")
+    )
+    totals = ", ".join(f"SUM({name.strip()})" for name in sums.split(","))
+    cursor.execute(
+        f"""
+        INSERT INTO {rollup} (level, {DIMENSIONS}, {column}, {keys}, {sums})
+        SELECT {ROLLUP_LEVEL_SQL}, {DIMENSIONS}, {column}, {keys}, {totals}
+        FROM {summary} WHERE {where}
+        GROUP BY GROUPING SETS ({sets})""",
+        {"period": period},
+    )
+
+
 def _migration_from_snapshots(cursor, month_end: date) -> None:
     start = previous_month_end(month_end)
     cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end = %s", [month_end])
     cursor.execute("SELECT 1 FROM postloan_snapshotrun WHERE month_end = %s AND finished_at "
                    "IS NOT NULL", [start])  # fmt: skip
     if cursor.fetchone() is None:
+        rebuild_rollups(cursor, "postloan_migrationsummary", month_end)  # cleared
         return  # no start snapshot: the month's migration cannot be known
     cursor.execute(
         f"""
@@ -167,6 +211,7 @@ def _migration_from_snapshots(cursor, month_end: date) -> None:
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
         {"start": start, "end": month_end},
     )
+    rebuild_rollups(cursor, "postloan_migrationsummary", month_end)
 
 
 def latest_snapshot() -> date | None:
@@ -213,6 +258,7 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
                        WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = c.loan_id
             GROUP BY {DIMENSIONS}, tier"""
         )
+        rebuild_rollups(cursor, "postloan_portfoliosummary", None)
         cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
         if start_snapshot is not None:
             cursor.execute(
@@ -230,6 +276,7 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
                 params,
             )
+        rebuild_rollups(cursor, "postloan_migrationsummary", None)
         cursor.execute(
             "DELETE FROM postloan_inspectionsummary WHERE month IN (%(month)s, %(last_month)s)",
             params,

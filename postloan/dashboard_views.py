@@ -26,8 +26,10 @@ from postloan.dashboard import LOAN_DIMENSIONS_SQL, previous_month_end
 from postloan.inspection_ledger import neutralise
 from postloan.models import (
     InspectionSummary,
+    MigrationRollup,
     MigrationSummary,
     OfficerScore,
+    PortfolioRollup,
     PortfolioSummary,
     Structure,
 )
@@ -201,6 +203,20 @@ def _totals(rows) -> dict:
     }
 
 
+FILTER_DIMENSIONS = ("branch", "officer", "product", "structure", "cohort")
+
+
+def _rollup_level(data: dict, user) -> str | None:
+    """The roll-up level that answers these filters (none or one of them), or None when
+    two or more apply and the summaries themselves must be summed."""
+    chosen = [name for name in FILTER_DIMENSIONS if data.get(name)]
+    if not roles.sees_whole_portfolio(user):
+        chosen = [name for name in chosen if name != "officer"] + ["officer"]
+    if len(chosen) > 1:
+        return None
+    return chosen[0] if chosen else "all"
+
+
 def dashboard_data(
     user,
     data: dict,
@@ -216,8 +232,10 @@ def dashboard_data(
     period = date.fromisoformat(data["period"]) if data.get("period") else None
     window = [m for m in month_ends if period is None or m <= period][: data.get("months") or 12]
     # 1. The portfolio by tier now (or at the chosen month end), and the trend.
+    level = _rollup_level(data, user)
+    portfolio = PortfolioRollup.objects.filter(level=level) if level else PortfolioSummary.objects
     rows = (
-        PortfolioSummary.objects.filter(dims)
+        portfolio.filter(dims)
         # The current rows too at a past month end: the watch list is a thing of now.
         .filter(Q(period__in=window) | Q(period__isnull=True) | Q(period=period))
         .values("period", "tier")
@@ -248,8 +266,9 @@ def dashboard_data(
             }
         )
     # 2. Migration over the chosen month (the month in progress when "today").
+    migration = MigrationRollup.objects.filter(level=level) if level else MigrationSummary.objects
     migration_rows = list(
-        MigrationSummary.objects.filter(dims)
+        migration.filter(dims)
         .filter(month_end=period)
         .values("from_tier", "to_tier")
         .annotate(loans=Sum("loans"), start=Sum("balance_start"), end=Sum("balance_end"))

@@ -109,6 +109,72 @@ class MigrationSummary(SummaryDimensions):
         return f"{self.month_end or 'current'} {self.from_tier}→{self.to_tier}"
 
 
+class RollupLevel(models.TextChoices):
+    """Which of the dashboard's filters a roll-up row is summed over: none ("all") or one."""
+
+    ALL = "all"
+    BRANCH = "branch"
+    OFFICER = "officer"
+    PRODUCT = "product"
+    STRUCTURE = "structure"
+    COHORT = "cohort"
+
+
+class RollupDimensions(models.Model):
+    """A summary summed to one filter (or none): the dimension of the level is set, the
+    others are null. The dashboard without a filter, or with one, reads a few hundred of
+    these instead of summing a month's tens of thousands of summary rows."""
+
+    level = models.CharField(max_length=12, choices=RollupLevel.choices)
+    branch_id = models.BigIntegerField(null=True)
+    officer_id = models.BigIntegerField(null=True)
+    product_id = models.BigIntegerField(null=True)
+    structure = models.CharField(max_length=12, choices=Structure.choices, null=True)
+    cohort = models.PositiveSmallIntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class PortfolioRollup(RollupDimensions):
+    """PortfolioSummary summed per level (postloan.dashboard.rebuild_rollups)."""
+
+    period = models.DateField(_("month end"), null=True, blank=True)
+    tier = models.CharField(max_length=16)
+    loans = models.PositiveIntegerField()
+    outstanding_principal = models.DecimalField(max_digits=18, decimal_places=2)
+    provision = models.DecimalField(max_digits=18, decimal_places=2)
+    watched = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("portfolio roll-up")
+        verbose_name_plural = _("portfolio roll-ups")
+        indexes = [models.Index(fields=["level", "period"], name="portfolio_rollup_level")]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.period or 'current'} {self.tier}: {self.loans}"
+
+
+class MigrationRollup(RollupDimensions):
+    """MigrationSummary summed per level (postloan.dashboard.rebuild_rollups)."""
+
+    month_end = models.DateField(_("month end"), null=True, blank=True)
+    from_tier = models.CharField(max_length=16)
+    to_tier = models.CharField(max_length=16)
+    loans = models.PositiveIntegerField()
+    balance_start = models.DecimalField(max_digits=18, decimal_places=2)
+    balance_end = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("migration roll-up")
+        verbose_name_plural = _("migration roll-ups")
+        indexes = [models.Index(fields=["level", "month_end"], name="migration_rollup_level")]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.month_end or 'current'} {self.from_tier}→{self.to_tier}"
+
+
 class InspectionSummary(SummaryDimensions):
     """Inspections due in a month per officer and tier: done on time, late, overdue."""
 

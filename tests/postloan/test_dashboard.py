@@ -1462,3 +1462,61 @@ def test_a_loan_officer_cannot_search_the_officers(many_officers, client):
     response = client.get(reverse("postloan:dashboard_officers"), {"officer_q": "officer"})
     assert response.status_code == 403
     assert "officer_search" not in client.get(DASHBOARD).content.decode()
+
+
+# --- Roll-ups: the summaries summed to no filter or one ------------------------------------------
+
+
+def test_the_rollups_sum_the_summaries_at_every_level(month_end_book, client, risk_manager):
+    from django.db.models import Sum
+
+    from postloan.models import MigrationRollup, PortfolioRollup
+
+    set_tier(month_end_book.loans["C"], "substandard")
+    refresh_dashboard()
+    columns = {
+        "branch": "branch_id",
+        "officer": "officer_id",
+        "product": "product_id",
+        "structure": "structure",
+        "cohort": "cohort",
+    }
+    tables = [
+        (PortfolioSummary, PortfolioRollup, "period", ("tier",), ("loans", "provision")),
+        (MigrationSummary, MigrationRollup, "month_end", ("from_tier", "to_tier"), ("loans",)),
+    ]
+    for summary, rollup, period, keys, sums in tables:
+        for level, column in [("all", None), *columns.items()]:
+            group = [period, *([column] if column else []), *keys]
+            expected = set(
+                summary.objects.values_list(*group)
+                .annotate(*[Sum(name) for name in sums])
+                .order_by()
+            )
+            got = set(rollup.objects.filter(level=level).values_list(*group, *sums))
+            assert got == expected, (rollup.__name__, level)
+            assert expected  # both a month end and the current rows, at every level
+            assert {row[0] for row in expected} >= {None}
+
+
+def test_one_filter_reads_the_rollups_and_two_read_the_summaries(
+    month_end_book, client, risk_manager, officer
+):
+    refresh_dashboard()
+    client.force_login(risk_manager)
+    hq = month_end_book.branches["HQ"].pk
+
+    def tables(params):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(DASHBOARD, params)
+        sql = " ".join(q["sql"] for q in queries.captured_queries)
+        return response.context, {t for t in ("portfoliorollup", "portfoliosummary") if t in sql}
+
+    everything, read = tables({})
+    assert read == {"portfoliorollup"}
+    by_branch, read = tables({"branch": hq})
+    assert read == {"portfoliorollup"}
+    both, read = tables({"branch": hq, "officer": officer.pk})
+    assert read == {"portfoliosummary"}
+    assert everything["summary"]["loans"] > by_branch["summary"]["loans"] > 0
+    assert by_branch["summary"]["loans"] >= both["summary"]["loans"]
