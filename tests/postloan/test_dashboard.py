@@ -1520,3 +1520,15 @@ def test_one_filter_reads_the_rollups_and_two_read_the_summaries(
     assert read == {"portfoliosummary"}
     assert everything["summary"]["loans"] > by_branch["summary"]["loans"] > 0
     assert by_branch["summary"]["loans"] >= both["summary"]["loans"]
+
+
+def test_an_invalid_filter_is_shown_on_its_select_and_the_others_keep_their_choice(
+    month_end_book, client, risk_manager
+):
+    client.force_login(risk_manager)
+    hq = month_end_book.branches["HQ"].pk
+    html = client.get(DASHBOARD, {"officer": 999_999, "branch": hq}).content.decode()
+    officer = re.search(r'<select name="officer"[^>]*>', html).group(0)
+    assert "is-invalid" in officer and 'aria-invalid="true"' in officer
+    assert 'id="id_officer-error"' in html
+    assert re.search(rf'<option value="{hq}" selected>', html)
