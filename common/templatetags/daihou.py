@@ -146,3 +146,10 @@ def cancel_reason(inspection) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key, key) if hasattr(mapping, "get") else key
+
+
+@register.filter
+def choice_list(field) -> list[tuple[str, str]]:
+    """A bound field's choices as (value, label) strings, read once: a model choice field's
+    iterator would also count its rows when a template loop asks for its length."""
+    return [(str(value), str(label)) for value, label in field.field.choices]
