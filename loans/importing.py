@@ -1340,6 +1340,18 @@ def _checks() -> list[Check]:
     def unknown(what: str):
         return lambda value: UNKNOWN[what] % {"value": value}
 
+    def loan_known(table: str, where: str = "") -> Check:
+        """A table's loan_ref names a loan of this import or of the portal."""
+        return Check(
+            table,
+            "loan_ref",
+            f"""SELECT s.row_no, s.loan_ref FROM imp_{table} s
+               WHERE {where}s.loan_ref <> ''
+                 AND NOT EXISTS (SELECT 1 FROM imp_r_loan l WHERE l.ref = s.loan_ref)
+               ORDER BY s.row_no""",
+            unknown("loan"),
+        )
+
     checks = _duplicate_checks() + _party_checks("borrowers") + _party_checks("guarantors")
     checks += [
         # Products
@@ -1639,15 +1651,7 @@ def _checks() -> list[Check]:
             ),
         ),
         # Schedule
-        Check(
-            "schedule",
-            "loan_ref",
-            """SELECT s.row_no, s.loan_ref FROM imp_schedule s
-               WHERE s.row_no IS NOT NULL AND s.loan_ref <> ''
-                 AND NOT EXISTS (SELECT 1 FROM imp_r_loan l WHERE l.ref = s.loan_ref)
-               ORDER BY s.row_no""",
-            unknown("loan"),
-        ),
+        loan_known("schedule", where="s.row_no IS NOT NULL AND "),
         Check(
             "schedule",
             "seq",
@@ -1710,15 +1714,7 @@ def _checks() -> list[Check]:
             ),
         ),
         # Guarantees
-        Check(
-            "guarantees",
-            "loan_ref",
-            """SELECT s.row_no, s.loan_ref FROM imp_guarantees s
-               WHERE s.loan_ref <> ''
-                 AND NOT EXISTS (SELECT 1 FROM imp_r_loan l WHERE l.ref = s.loan_ref)
-               ORDER BY s.row_no""",
-            unknown("loan"),
-        ),
+        loan_known("guarantees"),
         Check(
             "guarantees",
             "guarantor_ref",
@@ -1737,15 +1733,7 @@ def _checks() -> list[Check]:
             lambda: _("A borrower cannot guarantee their own loan."),
         ),
         # Repayments
-        Check(
-            "repayments",
-            "loan_ref",
-            """SELECT s.row_no, s.loan_ref FROM imp_repayments s
-               WHERE s.loan_ref <> ''
-                 AND NOT EXISTS (SELECT 1 FROM imp_r_loan l WHERE l.ref = s.loan_ref)
-               ORDER BY s.row_no""",
-            unknown("loan"),
-        ),
+        loan_known("repayments"),
         Check(
             "repayments",
             "paid_on",
@@ -1790,15 +1778,7 @@ def _checks() -> list[Check]:
             ),
         ),
         # Collateral
-        Check(
-            "collateral",
-            "loan_ref",
-            """SELECT s.row_no, s.loan_ref FROM imp_collateral s
-               WHERE s.loan_ref <> ''
-                 AND NOT EXISTS (SELECT 1 FROM imp_r_loan l WHERE l.ref = s.loan_ref)
-               ORDER BY s.row_no""",
-            unknown("loan"),
-        ),
+        loan_known("collateral"),
         Check(
             "collateral",
             "kind",
