@@ -163,7 +163,8 @@ def main() -> None:
         # planning and the backfills are first ones again.
         psql(
             url,
-            "TRUNCATE postloan_inspection, postloan_portfoliosnapshot, postloan_snapshotrun, "
+            "TRUNCATE postloan_inspection, postloan_plannedloan, postloan_planningrun, "
+            "postloan_portfoliosnapshot, postloan_snapshotrun, "
             "postloan_portfoliosummary, postloan_migrationsummary, postloan_inspectionsummary, "
             "postloan_officerscore CASCADE",
         )

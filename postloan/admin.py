@@ -12,6 +12,7 @@ from postloan.models import (
     InspectionPolicyRule,
     InspectionReport,
     LoanRiskState,
+    PlanningRun,
     ProvisionRate,
     Reclassification,
     RiskFlag,
@@ -88,6 +89,12 @@ class ClassificationRunAdmin(ReadOnlyAdmin):
         "attempts",
     ]
     list_filter = ["status"]
+
+
+@admin.register(PlanningRun)
+class PlanningRunAdmin(ReadOnlyAdmin):
+    list_display = ["as_of", "full", "replanned", "created", "cancelled", "finished_at"]
+    list_filter = ["full"]
 
 
 @admin.register(Reclassification)

@@ -132,9 +132,17 @@ class Inspection(models.Model):
     """
 
     # No index of its own: the unique (loan, kind, slot) key leads with the loan. Every index
-    # is paid on each of the million rows a month's planning inserts.
+    # is paid on each of the million rows a month's planning inserts, and so is every
+    # database-level foreign key check (14 of the 42 s of a month's first planning at a
+    # million loans): no foreign key of this table is a database constraint. The planner
+    # takes loans, officers, rules and flags from their own tables, and the ORM's PROTECT
+    # keeps a loan or an officer with inspections from being deleted (docs/decisions.md).
     loan = models.ForeignKey(
-        "loans.Loan", on_delete=models.PROTECT, related_name="inspections", db_index=False
+        "loans.Loan",
+        on_delete=models.PROTECT,
+        related_name="inspections",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=InspectionKind.choices)
     slot = models.CharField(_("period or event"), max_length=40)
@@ -144,13 +152,21 @@ class Inspection(models.Model):
         verbose_name=_("officer"),
         on_delete=models.PROTECT,
         related_name="inspections",
+        db_constraint=False,
+        db_index=False,  # the officer's index below leads with it
     )
     status = models.CharField(
         _("status"), max_length=10, choices=InspectionStatus.choices, default="open"
     )
     reason = models.CharField(_("why it is due"), max_length=200, blank=True)
     rule = models.ForeignKey(
-        InspectionPolicyRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        InspectionPolicyRule,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # only a rule's deletion looks inspections up by it
     )
     flag = models.ForeignKey(
         RiskFlag,
@@ -159,6 +175,7 @@ class Inspection(models.Model):
         blank=True,
         related_name="inspections",
         db_index=False,  # indexed where set (ad-hoc inspections) only, below
+        db_constraint=False,
     )
     completed_on = models.DateField(_("done on"), null=True, blank=True)
     cancelled_on = models.DateField(_("cancelled on"), null=True, blank=True)
@@ -183,12 +200,9 @@ class Inspection(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["assigned_to", "due_on"],
-                condition=Q(status="open"),
-                name="open_inspections_by_officer",
-            ),
-            models.Index(fields=["loan", "status"]),
+            # An officer's agenda (open, by due date) and all their inspections: one index
+            # for both, rather than one each on every planned row.
+            models.Index(fields=["assigned_to", "status", "due_on"], name="inspections_by_officer"),
             models.Index(
                 fields=["due_on"], condition=Q(status="open"), name="open_inspections_by_due"
             ),
@@ -232,3 +246,60 @@ class ReminderDigest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.officer_id} {self.sent_on}"
+
+
+class PlanningRun(models.Model):
+    """One portfolio-wide planning of a month's inspections (nightly, or the command).
+
+    A run re-plans every loan (`full`) when it is the month's first under the policy in
+    force; after it, a run re-plans only the loans whose rule, managing officer or tier
+    changed since (`PlannedLoan`), which is what makes the nightly re-run cheap.
+    """
+
+    as_of = models.DateField(_("as of"))
+    month = models.DateField(_("month"))
+    policy = models.CharField(_("policy fingerprint"), max_length=32)
+    full = models.BooleanField(_("every loan re-planned"))
+    replanned = models.PositiveIntegerField(_("loans re-planned"), default=0)
+    created = models.PositiveIntegerField(_("inspections created"), default=0)
+    cancelled = models.PositiveIntegerField(_("inspections cancelled"), default=0)
+    finished_at = models.DateTimeField(_("finished"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("inspection planning run")
+        verbose_name_plural = _("inspection planning runs")
+
+    def __str__(self) -> str:
+        return f"{self.as_of} ({'full' if self.full else 'changes'})"
+
+
+class PlannedLoan(models.Model):
+    """What the latest planning planned an active loan by: the month, the loan's key to the
+    policy (its tier; its product, repayment method and collateral kinds as far as some rule
+    names them; its outstanding band between the rules' thresholds), its managing officer,
+    whether periods are missed, and the rule that won.
+
+    A cache for the planner, rebuilt by every full run (plain ids rather than foreign keys:
+    a row per active loan, rewritten in bulk each month; unlogged, since a lost row only
+    makes its loan look changed). A run compares each loan's inputs with its row and
+    re-plans the loans whose inputs differ.
+    """
+
+    loan_id = models.BigIntegerField(primary_key=True)
+    month = models.DateField()
+    officer_id = models.IntegerField()
+    tier = models.CharField(max_length=16)
+    product_key = models.BigIntegerField()  # the product if a rule names it, else 0
+    method_key = models.CharField(max_length=20)  # the method if a rule names it, else ''
+    collateral_mask = models.IntegerField()  # a bit per collateral kind a rule names
+    band = models.SmallIntegerField()  # how many of the rules' amount thresholds it reaches
+    missed = models.BooleanField()
+    rule_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name = _("planned loan")
+        verbose_name_plural = _("planned loans")
+
+    def __str__(self) -> str:
+        return f"{self.loan_id} {self.month:%Y-%m} rule {self.rule_id}"

@@ -18,9 +18,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from loans import services as loan_services
+from loans.models import Loan
 from postloan import scheduling
 from postloan.inspection_selectors import overdue_by_officer
-from postloan.models import Inspection, InspectionPolicyRule
+from postloan.models import (
+    Inspection,
+    InspectionPolicyRule,
+    LoanRiskState,
+    PlannedLoan,
+    PlanningRun,
+)
 from postloan.scheduling import schedule_for_loans, schedule_inspections
 from postloan.services import adjustment_decide, adjustment_propose, flag_raise
 from tests.factories import ProductFactory, make_person
@@ -420,6 +427,114 @@ def test_a_run_that_dies_half_way_leaves_nothing_and_the_next_run_completes_it(
     after = _snapshot()
     schedule_inspections(as_of=NOV_10)
     assert _snapshot() == after
+
+
+def _replan_counts(result) -> tuple:
+    return (
+        result.created,
+        result.sampled,
+        result.reopened,
+        result.rescheduled,
+        result.cancelled,
+        result.completed,
+    )
+
+
+def test_a_rerun_in_the_month_replans_only_the_loans_whose_inputs_changed(portfolio):
+    first = schedule_inspections(as_of=NOV_10)
+    runs = list(PlanningRun.objects.values_list("full", "replanned"))
+    assert runs == [(True, len(portfolio))] and first.replanned == len(portfolio)
+    assert schedule_inspections(as_of=NOV_10).replanned == 0
+    # given one loan that became doubtful overnight
+    set_tier(portfolio["special_mention"], "doubtful")
+    second = schedule_inspections(as_of=date(2026, 11, 11))
+    # then only it is re-planned: two key tracking visits instead of its routine inspection
+    assert (second.replanned, second.created, second.cancelled) == (1, 2, 1)
+    assert PlanningRun.objects.first().full is False
+    # and a changed policy re-plans every loan again
+    InspectionPolicyRule.objects.filter(tier="loss").update(every_months=6)
+    third = schedule_inspections(as_of=date(2026, 11, 11))
+    assert third.replanned == len(portfolio) and PlanningRun.objects.first().full is True
+    # as does the first run of a new month
+    assert schedule_inspections(as_of=date(2026, 12, 1)).replanned == len(portfolio)
+
+
+def test_a_run_of_the_changes_leaves_nothing_for_a_full_run_to_do(
+    portfolio, other_officer, risk_manager, product, branch
+):
+    """Whatever changed since the month's first run, re-planning only the loans it touched
+    ends where re-planning every loan would."""
+    schedule_inspections(as_of=NOV_10)
+    # given changes of every kind behind the planner's back: tiers up and down, machinery
+    # released, a reassignment, a closing, a new loan, a loan over a new amount threshold
+    set_tier(portfolio["normal"], "substandard")
+    set_tier(portfolio["doubtful"], "special_mention")
+    set_tier(portfolio["loss"], "normal")
+    portfolio["machinery"].collateral.update(status="released")
+    loan_services.loan_reassign(
+        loan=portfolio["substandard"],
+        to_officer=other_officer,
+        effective_on=timezone.localdate(),
+        reason="Officer moved branch.",
+        by=risk_manager,
+    )
+    Loan.objects.filter(pk=portfolio["missed"].pk).update(status="settled", closed_on=NOV_10)
+    _loan(other_officer, product, branch, disbursed_on=date(2026, 11, 3))
+    LoanRiskState.objects.filter(loan=portfolio["new"]).update(
+        tier="normal", outstanding_principal=Decimal("900000.00")
+    )
+    InspectionPolicyRule.objects.create(
+        name="Large normal loans, monthly",
+        tier="normal",
+        min_outstanding=Decimal("500000.00"),
+        frequency="per_month",
+        times_per_month=1,
+    )
+    schedule_inspections(as_of=NOV_10)  # a new policy: every loan again
+    set_tier(portfolio["special_mention"], "doubtful")
+    LoanRiskState.objects.filter(loan=portfolio["new"]).update(
+        outstanding_principal=Decimal("100000.00")
+    )
+    # when only the changes are re-planned
+    changes = schedule_inspections(as_of=date(2026, 11, 12))
+    assert PlanningRun.objects.first().full is False and changes.replanned == 2
+    after_changes = _snapshot()
+    # then a full re-planning finds nothing left to do
+    full = schedule_inspections(as_of=date(2026, 11, 12), full=True)
+    assert PlanningRun.objects.first().full is True
+    assert _replan_counts(full) == (0, 0, 0, 0, 0, 0)
+    assert _snapshot() == after_changes
+
+
+def test_a_loan_closed_behind_the_planners_back_is_cancelled_by_the_next_run(portfolio):
+    schedule_inspections(as_of=NOV_10)
+    loan = portfolio["doubtful"]
+    Loan.objects.filter(pk=loan.pk).update(status="settled", closed_on=NOV_10)
+    result = schedule_inspections(as_of=date(2026, 11, 11))
+    assert PlanningRun.objects.first().full is False
+    assert result.cancelled == 3  # two visits and the handover
+    assert set(Inspection.objects.filter(loan=loan).values_list("status", "cancel_reason")) == {
+        ("cancelled", "loan_closed")
+    }
+    assert not PlannedLoan.objects.filter(loan_id=loan.pk).exists()
+
+
+def test_an_officer_or_a_loan_with_inspections_cannot_be_deleted(portfolio, django_user_model):
+    """The inspection table has no database-level foreign keys (they cost a third of a
+    month's first planning); the ORM's PROTECT still refuses to orphan an inspection."""
+    from django.db.models import ProtectedError
+
+    schedule_inspections(as_of=NOV_10)
+    stand_in = django_user_model.objects.create_user("stand-in")
+    inspection = Inspection.objects.filter(loan=portfolio["doubtful"]).first()
+    Inspection.objects.filter(pk=inspection.pk).update(assigned_to=stand_in)
+    with pytest.raises(ProtectedError) as refused:
+        stand_in.delete()
+    assert inspection in refused.value.protected_objects
+    with pytest.raises(ProtectedError) as refused:
+        Loan.objects.filter(pk=portfolio["doubtful"].pk).delete()
+    assert inspection in refused.value.protected_objects
+    assert Inspection.objects.filter(pk=inspection.pk, assigned_to=stand_in).exists()
 
 
 # --- Tier changes re-plan at once -------------------------------------------------------------
