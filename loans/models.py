@@ -324,7 +324,11 @@ class Instalment(models.Model):
     is posted or reversed), kept so that lists and the nightly run need no aggregation.
     """
 
-    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="instalments")
+    # Looked up through the unique (loan, seq) key: no index of its own, which every one of
+    # the millions of instalment rows an import or a generated book writes would pay for.
+    loan = models.ForeignKey(
+        Loan, on_delete=models.CASCADE, related_name="instalments", db_index=False
+    )
     seq = models.PositiveSmallIntegerField(_("period"))
     due_on = models.DateField(_("due on"))
     principal_due = models.DecimalField(_("principal due"), max_digits=14, decimal_places=2)
@@ -383,7 +387,10 @@ class Channel(models.TextChoices):
 class Repayment(models.Model):
     """Money received on a loan. A mistaken one is reversed, never deleted."""
 
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
+    # Looked up through the (loan, paid_on) and (loan, reference) indexes.
+    loan = models.ForeignKey(
+        Loan, on_delete=models.PROTECT, related_name="repayments", db_index=False
+    )
     paid_on = models.DateField(_("paid on"))
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
@@ -400,6 +407,7 @@ class Repayment(models.Model):
         related_name="+",
         null=True,
         blank=True,
+        db_index=False,  # indexed where set, below
     )
     recorded_at = models.DateTimeField(_("recorded"), auto_now_add=True)
     reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
@@ -410,6 +418,7 @@ class Repayment(models.Model):
         related_name="+",
         null=True,
         blank=True,
+        db_index=False,  # indexed where set, below
     )
     reversal_reason = models.CharField(_("why reversed"), max_length=255, blank=True)
 
@@ -432,6 +441,18 @@ class Repayment(models.Model):
             models.Index(fields=["loan", "paid_on"]),
             # What was paid by a past date is read back from the payments made since.
             models.Index(fields=["paid_on"], name="repayment_paid_on"),
+            # A user's deletion is checked against these; imported payments have no
+            # recorder, and few payments are reversed.
+            models.Index(
+                fields=["recorded_by"],
+                condition=Q(recorded_by__isnull=False),
+                name="repayment_recorded_by",
+            ),
+            models.Index(
+                fields=["reversed_by"],
+                condition=Q(reversed_by__isnull=False),
+                name="repayment_reversed_by",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -449,7 +470,10 @@ class Allocation(models.Model):
     rebuilt for the loan whenever a repayment is posted or reversed.
     """
 
-    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations")
+    # Looked up through the unique (repayment, instalment) key.
+    repayment = models.ForeignKey(
+        Repayment, on_delete=models.CASCADE, related_name="allocations", db_index=False
+    )
     instalment = models.ForeignKey(Instalment, on_delete=models.CASCADE, related_name="allocations")
     interest = models.DecimalField(_("interest"), max_digits=14, decimal_places=2)
     principal = models.DecimalField(_("principal"), max_digits=14, decimal_places=2)

@@ -382,3 +382,27 @@ def test_every_repayment_method_with_partial_payments(officer, product, branch, 
     for as_of in [date(2026, 2, 6), date(2026, 3, 6), date(2026, 5, 6), date(2026, 7, 6)]:
         classify(as_of)
         assert_state_is_the_ledger(loan, as_of)
+
+
+@pytest.mark.django_db
+def test_every_loan_inserted_in_one_statement_gets_its_risk_state(monthly):
+    """The database gives each new loan its risk state (one trigger call per statement)."""
+    from django.db import connection
+
+    from loans.models import Loan
+    from postloan.models import LoanRiskState
+
+    columns = [f.column for f in Loan._meta.concrete_fields if f.column not in ("id", "reference")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO loans_loan (reference, {', '.join(columns)}) "
+            f"SELECT reference || '-' || n, {', '.join(columns)} "
+            "FROM loans_loan, generate_series(1, 3) n WHERE id = %s RETURNING id",
+            [monthly.pk],
+        )
+        copies = [row[0] for row in cursor.fetchall()]
+    states = LoanRiskState.objects.filter(loan_id__in=copies)
+    assert sorted(states.values_list("loan_id", "tier", "consecutive_missed")) == [
+        (pk, "normal", 0) for pk in sorted(copies)
+    ]
+    assert {s.outstanding_principal for s in states} == {Loan.objects.get(pk=monthly.pk).principal}
