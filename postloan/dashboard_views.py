@@ -118,7 +118,7 @@ class DashboardFilterForm(forms.Form):
         officers = options["officers"]
         # Past a few dozen officers the select holds only the chosen one, and a search box
         # (htmx, dashboard_officers) fills it: a select of thousands is unusable and heavy.
-        self.officer_search = len(officers) > OFFICER_SELECT_MAX
+        self.officer_search = options.get("officer_count", len(officers)) > OFFICER_SELECT_MAX
         if self.officer_search:
             chosen = str(self.data.get("officer") or "")
             officers = [(pk, name) for pk, name in officers if str(pk) == chosen]
@@ -132,26 +132,40 @@ class DashboardFilterForm(forms.Form):
             del self.fields["officer"]
 
 
-def dashboard_options() -> dict:
-    """Month ends, branches, products and loan officers for the filters, in one query."""
+# An officer's name as get_full_name() gives it, or the username.
+OFFICER_NAME_SQL = "COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username)"
+
+
+def dashboard_options(chosen_officer=None) -> dict:
+    """Month ends, branches, products and loan officers for the filters, in one query.
+
+    The officers come only while there are few enough for a select (and the chosen one):
+    past that the page searches them (dashboard_officers) and needs only their number.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
+            WITH officers AS (
+                SELECT u.id, {OFFICER_NAME_SQL} AS name
+                FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id
+                JOIN auth_group g ON g.id = ug.group_id
+                WHERE g.name = %s AND u.is_active)
             SELECT 'month_ends', 0, month_end::text FROM postloan_snapshotrun
                 WHERE finished_at IS NOT NULL
             UNION ALL SELECT 'branches', id, name FROM loans_branch
             UNION ALL SELECT 'products', id, name FROM loans_loanproduct
-            UNION ALL SELECT 'officers', u.id,
-                COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username)
-                FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id
-                JOIN auth_group g ON g.id = ug.group_id
-                WHERE g.name = %s AND u.is_active
+            UNION ALL SELECT 'officer_count', COUNT(*), '' FROM officers
+            UNION ALL SELECT 'officers', id, name FROM officers
+                WHERE (SELECT COUNT(*) FROM officers) <= %s OR id::text = %s
             """,
-            [roles.Role.LOAN_OFFICER.value],
+            [roles.Role.LOAN_OFFICER.value, OFFICER_SELECT_MAX, str(chosen_officer or "")],
         )
         rows = cursor.fetchall()
     options = {"month_ends": [], "branches": [], "products": [], "officers": []}
     for kind, pk, label in rows:
+        if kind == "officer_count":
+            options[kind] = pk
+            continue
         options[kind].append(label if kind == "month_ends" else (pk, label))
     options["month_ends"].sort(reverse=True)
     for kind in ("branches", "products", "officers"):
@@ -289,7 +303,8 @@ def dashboard_data(
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT by_officer, assigned_to_id, tier, due, on_time, late, overdue, officers
+            SELECT by_officer, assigned_to_id, tier, due, on_time, late, overdue, officers,
+                   {OFFICER_NAME_SQL} AS name
             FROM (
                 SELECT g.*,
                        COUNT(*) FILTER (WHERE g.by_officer = 1) OVER () AS officers,
@@ -302,6 +317,7 @@ def dashboard_data(
                       FROM ({inner_sql}) i
                       GROUP BY GROUPING SETS ((i.tier), (i.assigned_to_id))) g
             ) x
+            LEFT JOIN auth_user u ON u.id = x.assigned_to_id
             WHERE by_officer = 0 OR %s OR position <= %s
             ORDER BY by_officer, position""",
             [*inner_params, everything, INSPECTION_OFFICERS_SHOWN],
@@ -411,7 +427,7 @@ def _inspection_table(tier_rows, officer_rows, names) -> dict:
     per_tier = {row["tier"]: {k: row[k] or 0 for k in keys} for row in tier_rows}
     empty = dict.fromkeys(keys, 0)
     officers = [
-        {"name": names.get(row["assigned_to_id"], f"#{row['assigned_to_id']}")}
+        {"name": row.get("name") or names.get(row["assigned_to_id"], f"#{row['assigned_to_id']}")}
         | {k: row[k] or 0 for k in keys}
         for row in officer_rows
     ]
@@ -502,7 +518,7 @@ def _pending(user) -> list[dict]:
 
 
 def _filter_form(request):
-    options = dashboard_options()
+    options = dashboard_options(chosen_officer=request.GET.get("officer"))
     form = DashboardFilterForm(
         request.GET or None,
         options=options,

@@ -29,7 +29,7 @@ from postloan.models import (
 )
 
 PAGE_SIZE = 50
-AGENDA_PAGE = 40
+AGENDA_PAGE = 25
 
 
 class InspectionFilterForm(forms.Form):
@@ -109,14 +109,17 @@ def agenda(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     # A page at a time: an officer with a large book must not wait for hundreds of rows.
     inspections = selectors.agenda(request.user, today=today)
-    page = Paginator(inspections, AGENDA_PAGE).get_page(request.GET.get("page"))
+    counts = selectors.agenda_counts(request.user, today=today)
+    paginator = Paginator(inspections, AGENDA_PAGE)
+    paginator.count = counts["total"]  # counted above, with the overdue ones
+    page = paginator.get_page(request.GET.get("page"))
     items = list(page.object_list)
     return render(
         request,
         "postloan/agenda.html",
         {
             "page": page,
-            "overdue_total": inspections.filter(due_on__lt=today).count(),
+            "overdue_total": counts["overdue"],
             "overdue": [i for i in items if i.due_on < today],
             "upcoming": [i for i in items if i.due_on >= today],
             "warnings": list(selectors.open_warnings(request.user)),
