@@ -161,8 +161,19 @@ def loan_list_page(user, *, filters: dict | None = None, page=None, size: int = 
     loans = {
         loan.pk: loan
         for loan in with_balances(
-            Loan.objects.filter(pk__in=list(paginated.object_list)).select_related(
-                "borrower", "product", "branch", "managing_officer"
+            Loan.objects.filter(pk__in=list(paginated.object_list))
+            .select_related("borrower", "product", "managing_officer")
+            # What the list shows, not every column of four tables.
+            .only(
+                "reference",
+                "principal",
+                "status",
+                "grace_days",
+                "borrower__name",
+                "product__name",
+                "managing_officer__username",
+                "managing_officer__first_name",
+                "managing_officer__last_name",
             )
         )
     }

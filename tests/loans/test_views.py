@@ -180,7 +180,9 @@ def test_the_list_marks_overdue_loans_and_runs_a_fixed_number_of_queries(
         response = client.get(reverse("loans:list"), {"overdue": "yes"})
     rows = response.content.decode().split("<tr>")
     (overdue_row,) = [row for row in rows if portfolio["overdue"].reference in row]
-    assert "overdue" in overdue_row
+    # the status and the overdue mark, as badges (not as escaped text)
+    assert '<span class="badge text-bg-danger">overdue</span>' in overdue_row
+    assert '<span class="badge text-bg-primary">' in overdue_row
 
 
 def test_the_list_columns_agree_with_the_ledger_including_grace_days(
