@@ -893,10 +893,22 @@ def test_the_schedule_command_plans_the_month_of_a_date(officer, product, branch
     out = StringIO()
     call_command("schedule_inspections", "--as-of", "2026-11-10", stdout=out)
     assert out.getvalue() == (
-        "planned inspections as of 2026-11-10: 2 created, 0 sampled, 0 reopened, "
-        "0 rescheduled, 0 cancelled, 0 completed\n"
+        "planned inspections as of 2026-11-10: 1 loan(s) re-planned, 2 created, 0 sampled, "
+        "0 reopened, 0 rescheduled, 0 cancelled, 0 completed\n"
     )
     assert len(planned(loan, kinds=POLICY_KINDS)) == 2
+    # Again in the month: only what changed (nothing); with --full, every loan.
+    for flags, replanned in (([], 0), (["--full"], 1)):
+        out = StringIO()
+        call_command("schedule_inspections", "--as-of", "2026-11-11", *flags, stdout=out)
+        assert out.getvalue().startswith(
+            f"planned inspections as of 2026-11-11: {replanned} loan(s) re-planned, 0 created"
+        )
+    assert list(PlanningRun.objects.order_by("id").values_list("full", flat=True)) == [
+        True,
+        False,
+        True,
+    ]
 
 
 def test_the_export_command_writes_the_inspections_due_in_the_range(

@@ -9,11 +9,18 @@ class Command(AuditedCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", type=date.fromisoformat, default=None)
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="re-plan every active loan, not only those whose inputs changed since the "
+            "month's last planning (after inspections were edited by hand, say)",
+        )
 
     def handle(self, *args, **options):
-        result = schedule_inspections(as_of=options["as_of"])
+        result = schedule_inspections(as_of=options["as_of"], full=options["full"])
         self.stdout.write(
-            f"planned inspections as of {result.as_of}: {result.created} created, "
+            f"planned inspections as of {result.as_of}: {result.replanned} loan(s) re-planned, "
+            f"{result.created} created, "
             f"{result.sampled} sampled, {result.reopened} reopened, {result.rescheduled} "
             f"rescheduled, {result.cancelled} cancelled, {result.completed} completed"
         )
