@@ -88,29 +88,24 @@ def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> s
     """
     if use_cached_payments:
         paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
-    elif from_earlier:
-        # An old date: the allocations of the standing repayments made by then.
-        paid_principal = "COALESCE(pa.principal, 0)"
-        paid_interest = "COALESCE(pa.interest, 0)"
-        paid_join = """
-        LEFT JOIN (
-            SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
-            FROM loans_allocation a
-            JOIN loans_repayment r ON r.id = a.repayment_id
-            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
-              AND r.reversed_at IS NULL AND r.paid_on <= %(as_of)s
-            GROUP BY a.instalment_id
-        ) pa ON pa.instalment_id = i.id"""
     else:
-        paid_principal = "(i.principal_paid - COALESCE(pa.principal, 0))"
-        paid_interest = "(i.interest_paid - COALESCE(pa.interest, 0))"
-        paid_join = """
+        if from_earlier:
+            # An old date: the allocations of the standing repayments made by then.
+            paid_principal = "COALESCE(pa.principal, 0)"
+            paid_interest = "COALESCE(pa.interest, 0)"
+            made = "<="
+        else:
+            # A recent date: the paid columns less what was paid after it.
+            paid_principal = "(i.principal_paid - COALESCE(pa.principal, 0))"
+            paid_interest = "(i.interest_paid - COALESCE(pa.interest, 0))"
+            made = ">"
+        paid_join = f"""
         LEFT JOIN (
             SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
             FROM loans_allocation a
             JOIN loans_repayment r ON r.id = a.repayment_id
             WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
-              AND r.reversed_at IS NULL AND r.paid_on > %(as_of)s
+              AND r.reversed_at IS NULL AND r.paid_on {made} %(as_of)s
             GROUP BY a.instalment_id
         ) pa ON pa.instalment_id = i.id"""
     return f"""

@@ -235,7 +235,6 @@ def dashboard_data(
     user,
     data: dict,
     month_ends: list[date],
-    officer_names: dict[int, str] | None = None,
     *,
     scores_sort: str = "officer",
     scores_page: int = 1,
@@ -342,10 +341,6 @@ def dashboard_data(
         start = (max(scores_page, 1) - 1) * SCORES_PER_PAGE
         scores = scores[start : start + SCORES_PER_PAGE]
     scores = list(scores)
-    names = {
-        **(officer_names or {}),
-        **{s.officer_id: s.officer.get_full_name() or s.officer.username for s in scores},
-    }
     # 5. What waits for a decision, oldest first.
     pending = _pending(user)
     return {
@@ -353,7 +348,7 @@ def dashboard_data(
         "summary": summary,
         "trend": trend,
         "migration": migration,
-        "inspections": _inspection_table(inspection_tiers, inspection_officers, names),
+        "inspections": _inspection_table(inspection_tiers, inspection_officers),
         "scores": [_score_row(s) for s in scores],
         "scores_total": scores[0].total if scores else 0,
         "scores_sort": sort,
@@ -420,15 +415,14 @@ def _migration_matrix(rows) -> dict:
     }
 
 
-def _inspection_table(tier_rows, officer_rows, names) -> dict:
+def _inspection_table(tier_rows, officer_rows) -> dict:
     """Per tier, with the policy's compliance; per officer, most overdue first (a page's
     worth on screen, every officer in the export)."""
     keys = ("due", "on_time", "late", "overdue")
     per_tier = {row["tier"]: {k: row[k] or 0 for k in keys} for row in tier_rows}
     empty = dict.fromkeys(keys, 0)
     officers = [
-        {"name": row.get("name") or names.get(row["assigned_to_id"], f"#{row['assigned_to_id']}")}
-        | {k: row[k] or 0 for k in keys}
+        {"name": row["name"] or f"#{row['assigned_to_id']}"} | {k: row[k] or 0 for k in keys}
         for row in officer_rows
     ]
     tiers = [
@@ -528,14 +522,14 @@ def _filter_form(request):
     # The valid filters apply; an invalid one is dropped and shown with its error.
     data = getattr(form, "cleaned_data", {})
     month_ends = [date.fromisoformat(m) for m in options["month_ends"]]
-    return form, data, month_ends, dict(options["officers"])
+    return form, data, month_ends
 
 
 @roles.role_required(
     roles.is_admin, roles.is_risk_manager, roles.is_supervisor, roles.is_loan_officer
 )
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form, data, month_ends, officer_names = _filter_form(request)
+    form, data, month_ends = _filter_form(request)
     export = request.GET.get("export")
     sort = request.GET.get("sort") or "officer"
     page = _page_number(request.GET.get("scores_page"))
@@ -543,7 +537,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request.user,
         data,
         month_ends,
-        officer_names,
         scores_sort=sort,
         scores_page=page,
         everything=bool(export),
@@ -756,7 +749,7 @@ def _export(table: str, context: dict) -> HttpResponse:
 )
 def migration_cell(request: HttpRequest) -> HttpResponse:
     """The loans in one cell of the migration matrix."""
-    form, data, month_ends, _names = _filter_form(request)
+    form, data, month_ends = _filter_form(request)
     start_tier, end_tier = request.GET.get("from", ""), request.GET.get("to", "")
     if start_tier not in ["new", *TIERS] or end_tier not in [*TIERS, "closed"]:
         raise Http404

@@ -28,7 +28,8 @@ def inspections_visible_to(user):
     return Inspection.objects.none()
 
 
-def _agenda_rows(user, today: date, days_ahead: int):
+def _open_assigned(user, today: date, days_ahead: int):
+    """Open inspections assigned to the user, overdue or due within `days_ahead` days."""
     return Inspection.objects.filter(
         assigned_to=user,
         status=InspectionStatus.OPEN,
@@ -40,7 +41,7 @@ def agenda_counts(user, *, today: date | None = None, days_ahead: int = 31) -> d
     """How many inspections the agenda holds and how many of them are overdue: one query
     on the officer's index, without the joins the agenda's order needs."""
     today = today or timezone.localdate()
-    return _agenda_rows(user, today, days_ahead).aggregate(
+    return _open_assigned(user, today, days_ahead).aggregate(
         total=Count("id"), overdue=Count("id", filter=Q(due_on__lt=today))
     )
 
@@ -50,7 +51,7 @@ def agenda(user, *, today: date | None = None, days_ahead: int = 31):
     date and, on the same day, worst tier first."""
     today = today or timezone.localdate()
     return (
-        _agenda_rows(user, today, days_ahead)
+        _open_assigned(user, today, days_ahead)
         .select_related("loan", "loan__borrower", "loan__risk", "rule", "report")
         # What the agenda shows, not every column of six tables: it is the page an officer
         # opens most, often on a phone.
@@ -95,10 +96,7 @@ def open_inspections(user, *, filters: dict | None = None, today: date | None = 
 
 def due_count(user, *, today: date | None = None) -> int:
     """The navbar badge: open inspections assigned to the user due within a week or late."""
-    today = today or timezone.localdate()
-    return Inspection.objects.filter(
-        assigned_to=user, status=InspectionStatus.OPEN, due_on__lte=today + timedelta(days=7)
-    ).count()
+    return _open_assigned(user, today or timezone.localdate(), 7).count()
 
 
 def overdue_by_officer(*, today: date | None = None):

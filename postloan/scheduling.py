@@ -81,16 +81,13 @@ WHERE l.status = 'active' AND l.disbursed_on <= %(as_of)s {loan_filter}
 KEY = ("tier", "product_key", "method_key", "collateral_mask", "band")
 PLANNED_COLUMNS = ("loan_id", "month", "officer_id", *KEY, "missed", "rule_id")
 RULE_COLUMNS = "rule_id, frequency, times_per_month, every_months, sample_percent, kind"
+# Each loan's strictest rule: the one of its key (see _policy_keys).
+JOIN_BEST = f" LEFT JOIN sched_best USING ({', '.join(KEY)})"
 
 # The loans to re-plan, with their inputs and the strictest rule for their key: every loan
 # asked for ...
 RULES_SQL = (
-    "INSERT INTO sched_rule "
-    f"SELECT i.*, {RULE_COLUMNS} FROM ("
-    + INPUTS_SQL
-    + ") i LEFT JOIN sched_best USING ("
-    + ", ".join(KEY)
-    + ")"
+    f"INSERT INTO sched_rule SELECT i.*, {RULE_COLUMNS} FROM (" + INPUTS_SQL + ") i" + JOIN_BEST
 )
 
 # ... or, in a portfolio-wide run that re-plans every loan, straight into the planned loans
@@ -99,9 +96,8 @@ FULL_PLAN_SQL = (
     f"INSERT INTO postloan_plannedloan ({', '.join(PLANNED_COLUMNS)}) "
     f"SELECT i.loan_id, %(month_start)s, i.officer_id, {', '.join(KEY)}, i.missed, rule_id FROM ("
     + INPUTS_SQL
-    + ") i LEFT JOIN sched_best USING ("
-    + ", ".join(KEY)
-    + ")"
+    + ") i"
+    + JOIN_BEST
 )
 PLANNED_RULES = (
     "(SELECT p.loan_id, p.officer_id, p.tier, p.missed, p.rule_id, r.frequency, "
@@ -111,7 +107,7 @@ PLANNED_RULES = (
 
 # ... or, after the month's first run under the same policy, those whose inputs differ from
 # what they were last planned by; and those planned before that are no longer active (closed,
-# or not yet disbursed by the date: `sched_gone`).
+# or not yet disbursed by the date: `gone`).
 CHANGED_SQL = (
     "INSERT INTO sched_changed "
     "SELECT i.*, p.loan_id IS NOT NULL AND i.loan_id IS NULL AS gone, "
@@ -128,7 +124,7 @@ WHERE i.loan_id IS NULL OR p.loan_id IS NULL OR p.month <> %(month_start)s
 CHANGED_RULES_SQL = (
     "INSERT INTO sched_rule "
     f"SELECT i.loan_id, i.officer_id, {', '.join(KEY)}, i.missed, {RULE_COLUMNS} "
-    "FROM sched_changed i LEFT JOIN sched_best USING (" + ", ".join(KEY) + ") WHERE NOT i.gone"
+    "FROM sched_changed i" + JOIN_BEST + " WHERE NOT i.gone"
 )
 
 

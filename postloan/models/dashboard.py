@@ -69,7 +69,7 @@ class SummaryDimensions(models.Model):
         abstract = True
 
 
-class PortfolioSummary(SummaryDimensions):
+class PortfolioFigures(models.Model):
     """Loans, balances and provisions per tier: at a month end, or now (`period` null)."""
 
     period = models.DateField(_("month end"), null=True, blank=True)
@@ -81,15 +81,10 @@ class PortfolioSummary(SummaryDimensions):
     warnings = models.PositiveIntegerField(default=0)  # open early warnings
 
     class Meta:
-        verbose_name = _("portfolio summary")
-        verbose_name_plural = _("portfolio summaries")
-        indexes = [models.Index(fields=["period", "tier"], name="portfolio_summary_period")]
-
-    def __str__(self) -> str:
-        return f"{self.period or 'current'} {self.tier}: {self.loans}"
+        abstract = True
 
 
-class MigrationSummary(SummaryDimensions):
+class MigrationFigures(models.Model):
     """Tier at the start of a month against tier at its end ('new' and 'closed' included);
     `month_end` null is the month in progress, against the current state."""
 
@@ -99,6 +94,25 @@ class MigrationSummary(SummaryDimensions):
     loans = models.PositiveIntegerField()
     balance_start = models.DecimalField(max_digits=18, decimal_places=2)
     balance_end = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        abstract = True
+
+
+class PortfolioSummary(SummaryDimensions, PortfolioFigures):
+    """Loans, balances and provisions per tier and combination of the dashboard's filters."""
+
+    class Meta:
+        verbose_name = _("portfolio summary")
+        verbose_name_plural = _("portfolio summaries")
+        indexes = [models.Index(fields=["period", "tier"], name="portfolio_summary_period")]
+
+    def __str__(self) -> str:
+        return f"{self.period or 'current'} {self.tier}: {self.loans}"
+
+
+class MigrationSummary(SummaryDimensions, MigrationFigures):
+    """The month's tier migration per combination of the dashboard's filters."""
 
     class Meta:
         verbose_name = _("migration summary")
@@ -136,16 +150,8 @@ class RollupDimensions(models.Model):
         abstract = True
 
 
-class PortfolioRollup(RollupDimensions):
+class PortfolioRollup(RollupDimensions, PortfolioFigures):
     """PortfolioSummary summed per level (postloan.dashboard.rebuild_rollups)."""
-
-    period = models.DateField(_("month end"), null=True, blank=True)
-    tier = models.CharField(max_length=16)
-    loans = models.PositiveIntegerField()
-    outstanding_principal = models.DecimalField(max_digits=18, decimal_places=2)
-    provision = models.DecimalField(max_digits=18, decimal_places=2)
-    watched = models.PositiveIntegerField(default=0)
-    warnings = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("portfolio roll-up")
@@ -156,15 +162,8 @@ class PortfolioRollup(RollupDimensions):
         return f"{self.level} {self.period or 'current'} {self.tier}: {self.loans}"
 
 
-class MigrationRollup(RollupDimensions):
+class MigrationRollup(RollupDimensions, MigrationFigures):
     """MigrationSummary summed per level (postloan.dashboard.rebuild_rollups)."""
-
-    month_end = models.DateField(_("month end"), null=True, blank=True)
-    from_tier = models.CharField(max_length=16)
-    to_tier = models.CharField(max_length=16)
-    loans = models.PositiveIntegerField()
-    balance_start = models.DecimalField(max_digits=18, decimal_places=2)
-    balance_end = models.DecimalField(max_digits=18, decimal_places=2)
 
     class Meta:
         verbose_name = _("migration roll-up")

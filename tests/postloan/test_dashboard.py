@@ -931,7 +931,7 @@ def test_compliance_counts_only_the_inspections_that_have_fallen_due():
 
     row = {"assigned_to_id": 1, "tier": "normal", "due": 4, "on_time": 1, "late": 1}
     tier_rows = [{**row, "overdue": 1}, {**row, "tier": "loss", "overdue": 0}]
-    table = _inspection_table(tier_rows, [], {})
+    table = _inspection_table(tier_rows, [])
     tiers = {t["tier"]: t["compliance"] for t in table["tiers"]}
     # 4 due: 1 on time, 1 late, 1 overdue, 1 not due yet
     assert round(tiers["normal"], 2) == Decimal("66.67")
