@@ -22,7 +22,7 @@ from borrowers.models import Borrower, BorrowerFactChange, Guarantee, Guarantor,
 from common.roles import Role
 from loans import ledger
 from loans.exporting import TABLE_QUERIES, export_tables
-from loans.importing import TABLE_ORDER, import_portfolio
+from loans.importing import FIRST_LOAD_TABLES, TABLE_ORDER, import_portfolio
 from loans.models import Allocation, Handover, Instalment, Loan, LoanProduct, Repayment
 from loans.schedule import generate_schedule
 from loans.services import default_first_due_on
@@ -85,10 +85,33 @@ def book(tmp_path) -> Path:
     return folder
 
 
-@pytest.fixture
-def imported(db):
+def schema_of(tables) -> list[tuple]:
+    """The tables' indexes and constraints, by name and definition."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+               FROM pg_constraint WHERE conrelid = ANY (%(t)s::regclass[])
+               UNION ALL
+               SELECT tablename, indexname, indexdef FROM pg_indexes
+               WHERE tablename = ANY (%(t)s)
+               ORDER BY 1, 2, 3""",
+            {"t": list(tables)},
+        )
+        return cursor.fetchall()
+
+
+@pytest.fixture(params=["incremental", "first load"])
+def imported(request, db, settings):
+    """The fixture imported row by row into the indexes and keys, and as a first load
+    (indexes and keys built after the rows: common.bulkload)."""
+    first_load = request.param == "first load"
+    settings.DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS = 1 if first_load else 10**9
+    schema = schema_of(FIRST_LOAD_TABLES)
     result = import_portfolio(FIXTURE)
     assert result.ok, result.errors[:5]
+    assert any("First load" in note for note in result.notes) == first_load
+    # Every index and key is back, under its name and with its definition.
+    assert schema_of(FIRST_LOAD_TABLES) == schema
     return result
 
 
@@ -634,6 +657,9 @@ def test_a_risk_manager_uploads_previews_and_confirms(client, risk_manager, sett
     assert preview.context["result"].ok and preview.context["result"].dry_run
     assert preview.context["result"].counts["loans"].created == 100
     assert not Loan.objects.exists()
+    # what the import derives is named in the reader's language too
+    chinese = client.get(reverse("loans:import_preview"), HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert "写入的还款计划: 100" in chinese.content.decode()
     done = client.post(reverse("loans:import_preview"), {"action": "confirm"})
     assert done.status_code == 200 and done.context["done"]
     assert Loan.objects.count() == 100
