@@ -2132,17 +2132,19 @@ def _write_parties(cursor, present, result: ImportResult, today: date) -> None:
         order_by="src.reference",
     )
     _count(result, "guarantors", created, updated)
-    # Link guarantors to the borrower with the same identity (the same person).
-    cursor.execute(
-        """UPDATE borrowers_guarantor g SET borrower_id = b.id
-           FROM borrowers_borrower b
-           WHERE g.borrower_id IS NULL
-             AND ((g.kind = 'person' AND g.id_number = b.id_number)
-                  OR (g.kind = 'enterprise' AND g.credit_code = b.credit_code))
-             AND (g.reference IN (SELECT ref FROM imp_guarantors)
-                  OR b.reference IN (SELECT ref FROM imp_borrowers))
-             AND NOT EXISTS (SELECT 1 FROM borrowers_guarantor o WHERE o.borrower_id = b.id)"""
-    )
+    # Link guarantors to the borrower with the same identity (the same person), one kind of
+    # identity at a time: each is an equality a hash join can take, whatever the indexes.
+    for kind, identity in (("person", "id_number"), ("enterprise", "credit_code")):
+        cursor.execute(
+            f"""UPDATE borrowers_guarantor g SET borrower_id = b.id
+                FROM borrowers_borrower b
+                WHERE g.borrower_id IS NULL AND g.kind = '{kind}'
+                  AND g.{identity} = b.{identity}
+                  AND (g.reference IN (SELECT ref FROM imp_guarantors)
+                       OR b.reference IN (SELECT ref FROM imp_borrowers))
+                  AND NOT EXISTS (SELECT 1 FROM borrowers_guarantor o
+                                  WHERE o.borrower_id = b.id)"""
+        )
     # Borrowers who guarantee (by their borrower ref, or as group members) need a guarantor
     # record: named after their borrower ref when that is free.
     cursor.execute(
