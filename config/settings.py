@@ -322,7 +322,7 @@ LOGGING = {
 # --- The business's own settings -----------------------------------------------------------
 
 # An import that creates at least this many loans, and at least as many as the portal holds,
-# is a first load: the loan tables' indexes and keys are built after its rows
+# is a first load: the borrower and loan tables' indexes and keys are built after its rows
 # (loans.importing._first_load, docs/decisions.md).
 DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS = env.int("DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS", default=5000)
 DAIHOU_DEMO_PASSWORD = env("DAIHOU_DEMO_PASSWORD", default="daihou-demo-2026")

@@ -2804,16 +2804,16 @@ FIRST_LOAD_KEEP = ("one_active_guarantee_per_loan_and_guarantor",)
 
 
 def _first_load(cursor, result: ImportResult):
-    """A first load builds the ledger's indexes and keys after its rows (common.bulkload).
+    """A first load builds its tables' indexes and keys after its rows (common.bulkload).
 
     It is one when the import creates at least settings.DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS loans
     and at least as many as the portal already holds: re-checking every key in one pass then
     costs at most about twice the rows written, against one lookup and lock per row (at
     100,000 loans, 7 million of them). Until it commits, such an import keeps other
-    sessions from reading the loan and ledger tables (docs/decisions.md).
+    sessions from reading the borrower, loan and ledger tables (docs/decisions.md).
     """
-    cursor.execute("SELECT COUNT(*) FILTER (WHERE id IS NULL), COUNT(*) FROM imp_r_loan")
-    new, _staged = cursor.fetchone()
+    cursor.execute("SELECT COUNT(*) FROM imp_r_loan WHERE id IS NULL")
+    new = cursor.fetchone()[0]
     cursor.execute("SELECT COUNT(*) FROM loans_loan")
     existing = cursor.fetchone()[0]
     if new < settings.DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS or new < existing:

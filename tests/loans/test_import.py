@@ -276,6 +276,29 @@ def test_importing_the_same_files_again_changes_nothing(imported):
     assert grown == {}
 
 
+def test_an_enterprise_guarantor_with_a_borrowers_credit_code_is_that_borrower(book, db):
+    # given a guarantor row naming, by its unified social credit code, a borrowing company
+    append_rows(
+        book,
+        "guarantors",
+        [
+            [
+                "DB-0900",
+                "enterprise",
+                "福州杨氏贸易有限公司",
+                "913501000000000051",
+                "13900000005",
+                "",
+            ]
+        ],
+    )
+    # when
+    assert import_portfolio(book).ok
+    # then
+    assert Guarantor.objects.get(reference="DB-0900").borrower.reference == "KH-0005"
+    assert Guarantor.objects.get(reference="DB-0041").borrower.reference == "KH-0002"
+
+
 def test_a_changed_row_is_updated_and_reported(book, db):
     assert import_portfolio(book).ok
     # given a borrower who moved and a loan whose purpose was corrected
