@@ -5,22 +5,24 @@ written, idempotent re-imports, dry runs, XLSX = CSV, a BOM and Chinese names, a
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg2
 import pytest
 from django.apps import apps
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from borrowers.models import Borrower, BorrowerFactChange, Guarantee, Guarantor, JointGroup
 from common.roles import Role
-from loans import ledger
+from loans import importing, ledger
 from loans.exporting import TABLE_QUERIES, export_tables
 from loans.importing import FIRST_LOAD_TABLES, TABLE_ORDER, import_portfolio
 from loans.models import Allocation, Handover, Instalment, Loan, LoanProduct, Repayment
@@ -447,6 +449,7 @@ def test_every_kind_of_row_error_is_reported_where_it_is_and_nothing_is_written(
             _loan("DK-9012"),
             _loan("DK-9013"),
             _loan("DK-9014", managing_officer="nobody.here"),
+            _loan("DK-9015", first_due_on="2026-03-10"),
         ],
     )
     s = append_rows(
@@ -459,6 +462,10 @@ def test_every_kind_of_row_error_is_reported_where_it_is_and_nothing_is_written(
             ["DK-9011", "2", "2026-02-10", "50000.00", "500.00"],
             ["DK-9012", "1", "2026-02-10", "50000.00", "1000.00"],
             ["DK-9012", "2", "2026-03-10", "40000.00", "500.00"],
+            # a number given twice: one duplicate, and no gap in 1, 2
+            ["DK-9015", "1", "2026-02-10", "25000.00", "1000.00"],
+            ["DK-9015", "1", "2026-02-10", "25000.00", "0.00"],
+            ["DK-9015", "2", "2026-03-10", "50000.00", "500.00"],
         ],
     )
     first_payment = read_table(book, "repayments")[0]
@@ -511,7 +518,9 @@ def test_every_kind_of_row_error_is_reported_where_it_is_and_nothing_is_written(
         ("loans.csv", loans[6], "first_due_on"),
         ("loans.csv", loans[7], "disbursed_on"),
         ("loans.csv", loans[12], "managing_officer"),
+        ("loans.csv", loans[13], "first_due_on"),
         ("schedule.csv", s[0], "seq"),
+        ("schedule.csv", s[7], "seq"),
         ("schedule.csv", s[3], "due_on"),
         ("schedule.csv", s[4], "principal_due"),
         ("repayments.csv", r[0], "paid_on"),
@@ -526,6 +535,12 @@ def test_every_kind_of_row_error_is_reported_where_it_is_and_nothing_is_written(
         ("officers.csv", 1, "nickname"),
     }
     assert expected <= found, sorted(expected - found)
+    assert ("schedule.csv", s[6], "seq") not in found  # 1, 1, 2 has a repeat, not a gap
+    messages = {(e.file, e.row, e.column): e.message for e in result.errors}
+    with translation.override("zh-hans"):
+        assert messages["loans.csv", loans[13], "first_due_on"] == (
+            gettext("The schedule's first instalment is due on %(date)s.") % {"date": "2026-02-10"}
+        )
     assert all(e.message for e in result.errors)
     # in the user's language
     with translation.override("zh-hans"):
@@ -723,3 +738,41 @@ def test_a_workbook_uploaded_in_the_browser_is_previewed_under_its_name(
     assert b"Confirm import" not in preview.content
     assert client.post(reverse("loans:import_preview"), {"action": "discard"}).status_code == 302
     assert not Loan.objects.exists()
+
+
+def _batch(text: str) -> io.StringIO:
+    buffer = io.StringIO()
+    buffer.write(text)
+    return buffer
+
+
+def test_a_copy_refused_on_the_copy_thread_fails_the_staging_and_frees_the_connection(db):
+    # The staging COPYs on a thread of its own while the next batch is checked.
+    table, columns = importing.TABLES["schedule"], ["loan_ref", "seq"]
+    with connection.cursor() as cursor:
+        importing._create_staging(cursor)
+        with (
+            pytest.raises(psycopg2.DataError),
+            transaction.atomic(),
+            importing._Copier(cursor, table, columns) as copier,
+        ):
+            copier.send(_batch("2,DK-1,1\n"))
+            copier.send(_batch("3,DK-1,one\n"))  # not a number: COPY refuses it
+        # the connection is the caller's again, and the copies rolled back with the import
+        with importing._Copier(cursor, table, columns) as copier:
+            copier.send(_batch("2,DK-1,1\n3,DK-1,2\n"))
+            copier.send(_batch(""))  # nothing to send
+        cursor.execute("SELECT row_no, loan_ref, seq FROM imp_schedule ORDER BY row_no")
+        assert cursor.fetchall() == [(2, "DK-1", 1), (3, "DK-1", 2)]
+
+
+def test_an_error_while_checking_stops_the_copy_thread_and_keeps_that_error(db):
+    table, columns = importing.TABLES["schedule"], ["loan_ref", "seq"]
+    with connection.cursor() as cursor:
+        importing._create_staging(cursor)
+        with pytest.raises(KeyError), importing._Copier(cursor, table, columns) as copier:
+            copier.send(_batch("2,DK-1,1\n"))
+            raise KeyError("a bug in the checks")
+        assert not copier._thread.is_alive()
+        cursor.execute("SELECT COUNT(*) FROM imp_schedule")
+        assert cursor.fetchone() == (1,)
