@@ -236,17 +236,17 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_KEY])
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("DROP TABLE IF EXISTS dash_current")
+        cursor.execute("DROP TABLE IF EXISTS dash_loans")
+        # Every loan's dimensions and tier, worked out once: the inspections of the month
+        # need them for settled loans too, the other summaries for the active ones.
         cursor.execute(
             f"""
-            CREATE TEMP TABLE dash_current ON COMMIT DROP AS
-            SELECT l.id AS loan_id, l.originating_officer_id, {LOAN_DIMENSIONS_SQL}, s.tier,
-                   s.outstanding_principal, s.provision
-            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
-            WHERE l.status = 'active'"""
+            CREATE TEMP TABLE dash_loans ON COMMIT DROP AS
+            SELECT l.id AS loan_id, l.status = 'active' AS active, l.originating_officer_id,
+                   {LOAN_DIMENSIONS_SQL}, s.tier, s.outstanding_principal, s.provision
+            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id"""
         )
-        cursor.execute("CREATE INDEX ON dash_current (loan_id)")
-        cursor.execute("ANALYZE dash_current")
+        cursor.execute("ANALYZE dash_loans")
         cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
         cursor.execute(
             f"""
@@ -255,10 +255,11 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
             SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
                    SUM(provision), COUNT(*) FILTER (WHERE w.loan_id IS NOT NULL),
                    COALESCE(SUM(ew.open_warnings), 0)
-            FROM dash_current c
+            FROM dash_loans c
             LEFT JOIN ({_watched_sql()}) w ON w.loan_id = c.loan_id
             LEFT JOIN (SELECT loan_id, COUNT(*) AS open_warnings FROM postloan_earlywarning
                        WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = c.loan_id
+            WHERE c.active
             GROUP BY {DIMENSIONS}, tier"""
         )
         rebuild_rollups(cursor, "postloan_portfoliosummary", None)
@@ -275,7 +276,8 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
                        COALESCE(SUM(s.outstanding_principal), 0),
                        COALESCE(SUM(e.outstanding_principal), 0)
                 FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(start)s) s
-                FULL OUTER JOIN dash_current e ON e.loan_id = s.loan_id
+                FULL OUTER JOIN (SELECT * FROM dash_loans WHERE active) e
+                    ON e.loan_id = s.loan_id
                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
                 params,
             )
@@ -288,19 +290,14 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
             f"""
             INSERT INTO postloan_inspectionsummary ({DIMENSIONS}, month, tier, assigned_to_id,
                 kind, due, done_on_time, done_late, overdue)
-            SELECT {
-                LOAN_DIMENSIONS_SQL.replace(
-                    "l.managing_officer_id AS officer_id", "l.managing_officer_id"
-                )
-            },
-                   date_trunc('month', i.due_on)::date, s.tier, i.assigned_to_id, i.kind,
+            SELECT {DIMENSIONS},
+                   date_trunc('month', i.due_on)::date, l.tier, i.assigned_to_id, i.kind,
                    COUNT(*),
                    COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on <= i.due_on),
                    COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on > i.due_on),
                    COUNT(*) FILTER (WHERE i.status = 'open' AND i.due_on < %(as_of)s)
             FROM postloan_inspection i
-            JOIN loans_loan l ON l.id = i.loan_id
-            JOIN postloan_loanriskstate s ON s.loan_id = l.id
+            JOIN dash_loans l ON l.loan_id = i.loan_id
             WHERE i.status <> 'cancelled' AND i.due_on >= %(last_month)s
               AND i.due_on < %(month)s::date + interval '1 month'
             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
@@ -344,13 +341,14 @@ def _refresh_scores(cursor, params) -> None:
                           COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
                           COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
                               AS npl_balance
-                   FROM dash_current GROUP BY officer_id) m ON m.officer_id = u.id
+                   FROM dash_loans WHERE active GROUP BY officer_id) m ON m.officer_id = u.id
         LEFT JOIN (SELECT originating_officer_id, COUNT(*) AS loans,
                           SUM(outstanding_principal) AS balance,
                           COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
                           COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
                               AS npl_balance
-                   FROM dash_current GROUP BY originating_officer_id) o
+                   FROM dash_loans WHERE active
+                   GROUP BY originating_officer_id) o
             ON o.originating_officer_id = u.id
         LEFT JOIN (SELECT assigned_to_id, SUM(due) AS due, SUM(done_on_time) AS on_time,
                           SUM(done_late) AS late, SUM(overdue) AS overdue
