@@ -314,11 +314,11 @@ def _watched_sql() -> str:
         WHERE f.resolved_on IS NULL AND f.loan_id IS NOT NULL
         UNION
         SELECT l.id FROM loans_loan l JOIN postloan_riskflag f ON f.borrower_id = l.borrower_id
-        WHERE f.resolved_on IS NULL
+        WHERE f.resolved_on IS NULL AND f.borrower_id IS NOT NULL
         UNION
         SELECT g.loan_id FROM borrowers_guarantee g
         JOIN postloan_riskflag f ON f.guarantor_id = g.guarantor_id
-        WHERE f.resolved_on IS NULL AND g.status = 'active'"""
+        WHERE f.resolved_on IS NULL AND f.guarantor_id IS NOT NULL AND g.status = 'active'"""
 
 
 def _refresh_scores(cursor, params) -> None:
@@ -337,11 +337,14 @@ def _refresh_scores(cursor, params) -> None:
                COALESCE(i.overdue, 0), COALESCE(h.overdue, 0), %(as_of)s
         FROM auth_user u
         LEFT JOIN loans_officerprofile p ON p.user_id = u.id
-        LEFT JOIN (SELECT officer_id, COUNT(*) AS loans, SUM(outstanding_principal) AS balance,
-                          COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
+        -- What each officer manages: the officer roll-up of the current summary, just built
+        -- (a few rows per officer instead of every active loan again).
+        LEFT JOIN (SELECT officer_id, SUM(loans) AS loans, SUM(outstanding_principal) AS balance,
+                          COALESCE(SUM(loans) FILTER (WHERE tier IN {NPL}), 0) AS npl_loans,
                           COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
                               AS npl_balance
-                   FROM dash_loans WHERE active GROUP BY officer_id) m ON m.officer_id = u.id
+                   FROM postloan_portfoliorollup WHERE level = 'officer' AND period IS NULL
+                   GROUP BY officer_id) m ON m.officer_id = u.id
         LEFT JOIN (SELECT originating_officer_id, COUNT(*) AS loans,
                           SUM(outstanding_principal) AS balance,
                           COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
