@@ -1,7 +1,8 @@
 from decimal import Decimal
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -153,3 +154,20 @@ def choice_list(field) -> list[tuple[str, str]]:
     """A bound field's choices as (value, label) strings, read once: a model choice field's
     iterator would also count its rows when a template loop asks for its length."""
     return [(str(value), str(label)) for value, label in field.field.choices]
+
+
+SELECTED = mark_safe(" selected")
+
+
+@register.filter
+def select_options(field) -> str:
+    """A select's <option> elements, escaped, in one Python pass: a template loop costs
+    about 15 µs an option, and the loan list's branch filter has over a hundred."""
+    current = field.value()
+    current = "" if current is None else str(current)
+    options = choice_list(field)
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, SELECTED if value == current else "", label) for value, label in options),
+    )
