@@ -2308,12 +2308,17 @@ def _write_groups(cursor, present, result: ImportResult) -> None:
     _count(result, "groups", cursor.rowcount, updated)
 
 
-def _write_loans(cursor, present, result: ImportResult, today: date) -> None:
+def _new_loans(cursor) -> int:
+    """The loans this import creates (imp_new_loans), once for every write that asks."""
     cursor.execute(
         """CREATE TEMP TABLE imp_new_loans ON COMMIT DROP AS
            SELECT s.ref FROM imp_loans s
            WHERE NOT EXISTS (SELECT 1 FROM loans_loan l WHERE l.reference = s.ref)"""
     )
+    return cursor.rowcount
+
+
+def _write_loans(cursor, present, result: ImportResult, today: date) -> None:
     # Managing officers that an update changes: the reassignment is recorded as in the portal.
     cursor.execute(
         """CREATE TEMP TABLE imp_reassigned ON COMMIT DROP AS
@@ -2749,8 +2754,8 @@ def _write_handovers(cursor, result: ImportResult, today: date) -> None:
     from common.calendar import working_day_calendar
 
     cursor.execute(
-        """SELECT DISTINCT i.disbursed_on FROM imp_loan_ids i JOIN imp_new_loans n ON n.ref = i.ref
-           WHERE i.disbursed_on >= %(since)s""",
+        """SELECT DISTINCT i.disbursed_on FROM imp_loan_ids i
+           WHERE i.new AND i.disbursed_on >= %(since)s""",
         {"since": today - timedelta(days=HANDOVER_WINDOW_DAYS)},
     )
     days = [row[0] for row in cursor.fetchall()]
@@ -2767,9 +2772,10 @@ def _write_handovers(cursor, result: ImportResult, today: date) -> None:
                 due_is_provisional, contact_method, fixed_contact, note)
             SELECT i.id, i.originating_officer_id, i.managing_officer_id, d.due_on, d.provisional,
                    '', '', ''
-            FROM imp_loan_ids i JOIN imp_new_loans n ON n.ref = i.ref
+            FROM imp_loan_ids i
             JOIN (VALUES {placeholders}) AS d(disbursed_on, due_on, provisional)
               ON d.disbursed_on = i.disbursed_on
+            WHERE i.new
             ORDER BY i.id
             ON CONFLICT (loan_id) DO NOTHING""",
         params,
@@ -2780,8 +2786,8 @@ def _write_handovers(cursor, result: ImportResult, today: date) -> None:
         """INSERT INTO loans_officerassignment (loan_id, from_officer_id, to_officer_id,
                effective_on, assigned_by_id, reason, created_at)
            SELECT i.id, NULL, i.managing_officer_id, i.disbursed_on, NULL, %(reason)s, now()
-           FROM imp_loan_ids i JOIN imp_new_loans n ON n.ref = i.ref
-           WHERE i.disbursed_on >= %(since)s ORDER BY i.ref""",
+           FROM imp_loan_ids i
+           WHERE i.new AND i.disbursed_on >= %(since)s ORDER BY i.ref""",
         {"reason": texts.DISBURSEMENT, "since": today - timedelta(days=HANDOVER_WINDOW_DAYS)},
     )
 
@@ -2848,7 +2854,7 @@ def _import(cursor, sheets, labels, errors: _Errors, result: ImportResult, *, to
             # Foreign keys checked statement by statement, not millions of them queued
             # for the commit.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            with _first_load(cursor, result):
+            with _first_load(cursor, result, new=_new_loans(cursor)):
                 _write_dimensions(cursor, present, result)
                 _write_parties(cursor, present, result, today)
                 _write_groups(cursor, present, result)
@@ -2891,7 +2897,7 @@ FIRST_LOAD_TABLES = (
 FIRST_LOAD_KEEP = ("one_active_guarantee_per_loan_and_guarantor",)
 
 
-def _first_load(cursor, result: ImportResult):
+def _first_load(cursor, result: ImportResult, *, new: int):
     """A first load builds its tables' indexes and keys after its rows (common.bulkload).
 
     It is one when the import creates at least settings.DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS loans
@@ -2900,8 +2906,6 @@ def _first_load(cursor, result: ImportResult):
     100,000 loans, 7 million of them). Until it commits, such an import keeps other
     sessions from reading the borrower, loan and ledger tables (docs/decisions.md).
     """
-    cursor.execute("SELECT COUNT(*) FROM imp_r_loan WHERE id IS NULL")
-    new = cursor.fetchone()[0]
     cursor.execute("SELECT COUNT(*) FROM loans_loan")
     existing = cursor.fetchone()[0]
     if new < settings.DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS or new < existing:

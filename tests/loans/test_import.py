@@ -112,6 +112,9 @@ def imported(request, db, settings):
     result = import_portfolio(FIXTURE)
     assert result.ok, result.errors[:5]
     assert any("First load" in note for note in result.notes) == first_load
+    if first_load:  # the note counts the loans the import creates: all of the fixture's
+        loans = len(read_table(FIXTURE, "loans"))
+        assert any(f"First load ({loans} new loans)" in note for note in result.notes)
     # Every index and key is back, under its name and with its definition.
     assert schema_of(FIRST_LOAD_TABLES) == schema
     return result
