@@ -3,8 +3,11 @@ Python pass, escaped, the chosen one selected."""
 
 from __future__ import annotations
 
+import pytest
 from django import forms
 from django.template.loader import render_to_string
+
+from loans.models import Branch
 
 
 class ExampleForm(forms.Form):
@@ -38,3 +41,23 @@ def test_an_invalid_choice_is_shown_with_its_error_and_selects_nothing():
     html = _render({"branch": "9"})
     assert " selected" not in html
     assert 'aria-invalid="true"' in html and "invalid-feedback" in html
+
+
+@pytest.mark.django_db
+def test_a_model_choice_field_lists_its_rows_in_one_query(django_assert_num_queries):
+    """No server-side cursor (three round trips) for a filter's few rows; same options."""
+    first = Branch.objects.create(code="B1", name="Fuzhou <north>")
+    second = Branch.objects.create(code="B2", name="Xiamen")
+
+    class BranchForm(forms.Form):
+        branch = forms.ModelChoiceField(Branch.objects.order_by("code"), required=False)
+
+    form = BranchForm({"branch": str(second.pk)})
+    form.is_valid()
+    with django_assert_num_queries(1) as captured:
+        html = render_to_string("partials/select_field.html", {"field": form["branch"]})
+    assert not captured.captured_queries[0]["sql"].startswith("DECLARE")
+    assert '<option value="">---------</option>' in html
+    assert f'<option value="{first.pk}">Fuzhou &lt;north&gt;</option>' in html
+    assert f'<option value="{second.pk}" selected>Xiamen</option>' in html
+    assert html.index(f'value="{first.pk}"') < html.index(f'value="{second.pk}"')
