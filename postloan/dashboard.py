@@ -23,6 +23,8 @@ from postloan.models import ProvisionRate, SnapshotRun
 NPL = "('substandard', 'doubtful', 'loss')"
 REFRESH_LOCK_KEY = 0xDA5B0A4D  # advisory lock: one refresh of the summaries at a time
 DIMENSIONS = "branch_id, officer_id, product_id, structure, cohort"
+# The nightly refresh's working table: every loan's dimensions, tier and watch.
+WORK_LOANS = "postloan_refresh_loans"
 
 # How a loan is secured: the strongest form wins.
 # IN (subquery) rather than EXISTS: over the whole book the planner hashes each subquery
@@ -236,49 +238,74 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_KEY])
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("DROP TABLE IF EXISTS dash_loans")
-        # Every loan's dimensions and tier, worked out once: the inspections of the month
-        # need them for settled loans too, the other summaries for the active ones.
+        # The night's batch has the server to itself: each pass over the whole book below
+        # is worth splitting across the parallel workers (the planner's default costs keep
+        # them in one process: 7.2 s → 6.0 s at a million loans).
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+        # Every loan's dimensions, tier and watch, worked out once: the inspections of the
+        # month need them for settled loans too, the other summaries for the active ones.
+        # An unlogged table made and dropped in this transaction, not a temporary one:
+        # PostgreSQL scans a temporary table in one process only.
+        cursor.execute(f"DROP TABLE IF EXISTS {WORK_LOANS}")
         cursor.execute(
             f"""
-            CREATE TEMP TABLE dash_loans ON COMMIT DROP AS
+            CREATE UNLOGGED TABLE {WORK_LOANS} AS
             SELECT l.id AS loan_id, l.status = 'active' AS active, l.originating_officer_id,
-                   {LOAN_DIMENSIONS_SQL}, s.tier, s.outstanding_principal, s.provision
-            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id"""
-        )
-        cursor.execute("ANALYZE dash_loans")
-        cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
-        cursor.execute(
-            f"""
-            INSERT INTO postloan_portfoliosummary ({DIMENSIONS}, period, tier, loans,
-                outstanding_principal, provision, watched, warnings)
-            SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
-                   SUM(provision), COUNT(*) FILTER (WHERE w.loan_id IS NOT NULL),
-                   COALESCE(SUM(ew.open_warnings), 0)
-            FROM dash_loans c
-            LEFT JOIN ({_watched_sql()}) w ON w.loan_id = c.loan_id
+                   {LOAN_DIMENSIONS_SQL}, s.tier, s.outstanding_principal, s.provision,
+                   w.loan_id IS NOT NULL AS watched, COALESCE(ew.open_warnings, 0) AS warnings
+            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
+            LEFT JOIN ({_watched_sql()}) w ON w.loan_id = l.id
             LEFT JOIN (SELECT loan_id, COUNT(*) AS open_warnings FROM postloan_earlywarning
-                       WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = c.loan_id
-            WHERE c.active
-            GROUP BY {DIMENSIONS}, tier"""
+                       WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = l.id"""
+        )
+        cursor.execute(f"ANALYZE {WORK_LOANS}")
+        cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
+        _insert_computed(
+            cursor,
+            "postloan_portfoliosummary",
+            f"""{DIMENSIONS}, period, tier, loans,
+                outstanding_principal, provision, watched, warnings""",
+            f"""
+            SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
+                   SUM(provision), COUNT(*) FILTER (WHERE watched), SUM(warnings)
+            FROM {WORK_LOANS} WHERE active
+            GROUP BY {DIMENSIONS}, tier""",
         )
         rebuild_rollups(cursor, "postloan_portfoliosummary", None)
         cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
         if start_snapshot is not None:
-            cursor.execute(
+            # The start's loans with where each stands now (closed: no longer active), and
+            # the loans active now that the start did not hold (new): a full join, written
+            # as a left join and an anti-join, which PostgreSQL 15 can run in parallel.
+            _insert_computed(
+                cursor,
+                "postloan_migrationsummary",
+                f"""{DIMENSIONS}, month_end, from_tier, to_tier,
+                    loans, balance_start, balance_end""",
                 f"""
-                INSERT INTO postloan_migrationsummary ({DIMENSIONS}, month_end, from_tier,
-                    to_tier, loans, balance_start, balance_end)
-                SELECT COALESCE(e.branch_id, s.branch_id), COALESCE(e.officer_id, s.officer_id),
-                       COALESCE(e.product_id, s.product_id), COALESCE(e.structure, s.structure),
-                       COALESCE(e.cohort, s.cohort), NULL::date,
-                       COALESCE(s.tier, 'new'), COALESCE(e.tier, 'closed'), COUNT(*),
-                       COALESCE(SUM(s.outstanding_principal), 0),
-                       COALESCE(SUM(e.outstanding_principal), 0)
-                FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(start)s) s
-                FULL OUTER JOIN (SELECT * FROM dash_loans WHERE active) e
-                    ON e.loan_id = s.loan_id
-                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+                SELECT {DIMENSIONS}, NULL::date, from_tier, to_tier, COUNT(*),
+                       SUM(balance_start), SUM(balance_end)
+                FROM (
+                    SELECT COALESCE(e.branch_id, s.branch_id) AS branch_id,
+                           COALESCE(e.officer_id, s.officer_id) AS officer_id,
+                           COALESCE(e.product_id, s.product_id) AS product_id,
+                           COALESCE(e.structure, s.structure) AS structure,
+                           COALESCE(e.cohort, s.cohort) AS cohort,
+                           s.tier AS from_tier, COALESCE(e.tier, 'closed') AS to_tier,
+                           s.outstanding_principal AS balance_start,
+                           COALESCE(e.outstanding_principal, 0) AS balance_end
+                    FROM postloan_portfoliosnapshot s
+                    LEFT JOIN {WORK_LOANS} e ON e.loan_id = s.loan_id AND e.active
+                    WHERE s.month_end = %(start)s
+                    UNION ALL
+                    SELECT {DIMENSIONS}, 'new', tier, 0, outstanding_principal
+                    FROM {WORK_LOANS} e
+                    WHERE e.active AND NOT EXISTS (
+                        SELECT FROM postloan_portfoliosnapshot s
+                        WHERE s.month_end = %(start)s AND s.loan_id = e.loan_id)
+                ) m
+                GROUP BY {DIMENSIONS}, from_tier, to_tier""",
                 params,
             )
         rebuild_rollups(cursor, "postloan_migrationsummary", None)
@@ -286,10 +313,12 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
             "DELETE FROM postloan_inspectionsummary WHERE month IN (%(month)s, %(last_month)s)",
             params,
         )
-        cursor.execute(
+        _insert_computed(
+            cursor,
+            "postloan_inspectionsummary",
+            f"""{DIMENSIONS}, month, tier, assigned_to_id, kind,
+                due, done_on_time, done_late, overdue""",
             f"""
-            INSERT INTO postloan_inspectionsummary ({DIMENSIONS}, month, tier, assigned_to_id,
-                kind, due, done_on_time, done_late, overdue)
             SELECT {DIMENSIONS},
                    date_trunc('month', i.due_on)::date, l.tier, i.assigned_to_id, i.kind,
                    COUNT(*),
@@ -297,14 +326,24 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
                    COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on > i.due_on),
                    COUNT(*) FILTER (WHERE i.status = 'open' AND i.due_on < %(as_of)s)
             FROM postloan_inspection i
-            JOIN dash_loans l ON l.loan_id = i.loan_id
+            JOIN {WORK_LOANS} l ON l.loan_id = i.loan_id
             WHERE i.status <> 'cancelled' AND i.due_on >= %(last_month)s
               AND i.due_on < %(month)s::date + interval '1 month'
             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
             params,
         )
         _refresh_scores(cursor, params)
+        cursor.execute(f"DROP TABLE {WORK_LOANS}")
     return time.monotonic() - started
+
+
+def _insert_computed(cursor, table: str, columns: str, select: str, params=None) -> None:
+    """INSERT INTO `table` the rows of `select`, worked out in parallel: PostgreSQL 15 runs
+    no INSERT … SELECT in parallel, but does run the query of a CREATE TABLE … AS."""
+    cursor.execute("DROP TABLE IF EXISTS dash_rows")
+    cursor.execute(f"CREATE TEMP TABLE dash_rows ({columns}) AS {select}", params)
+    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM dash_rows")
+    cursor.execute("DROP TABLE dash_rows")
 
 
 def _watched_sql() -> str:
@@ -323,12 +362,14 @@ def _watched_sql() -> str:
 
 def _refresh_scores(cursor, params) -> None:
     cursor.execute("DELETE FROM postloan_officerscore")
-    cursor.execute(
+    _insert_computed(
+        cursor,
+        "postloan_officerscore",
+        """officer_id, branch_id, managed_loans, managed_balance, managed_npl_loans,
+            managed_npl_balance, originated_loans, originated_balance, originated_npl_loans,
+            originated_npl_balance, inspections_due, inspections_on_time, inspections_late,
+            inspections_overdue, handovers_overdue, as_of""",
         f"""
-        INSERT INTO postloan_officerscore (officer_id, branch_id, managed_loans, managed_balance,
-            managed_npl_loans, managed_npl_balance, originated_loans, originated_balance,
-            originated_npl_loans, originated_npl_balance, inspections_due, inspections_on_time,
-            inspections_late, inspections_overdue, handovers_overdue, as_of)
         SELECT u.id, p.branch_id,
                COALESCE(m.loans, 0), COALESCE(m.balance, 0), COALESCE(m.npl_loans, 0),
                COALESCE(m.npl_balance, 0), COALESCE(o.loans, 0), COALESCE(o.balance, 0),
@@ -350,7 +391,7 @@ def _refresh_scores(cursor, params) -> None:
                           COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
                           COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
                               AS npl_balance
-                   FROM dash_loans WHERE active
+                   FROM {WORK_LOANS} WHERE active
                    GROUP BY originating_officer_id) o
             ON o.originating_officer_id = u.id
         LEFT JOIN (SELECT assigned_to_id, SUM(due) AS due, SUM(done_on_time) AS on_time,
