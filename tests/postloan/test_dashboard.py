@@ -24,7 +24,12 @@ from config.celery import app
 from loans import services as loan_services
 from loans.models import Handover
 from postloan import tasks
-from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
+from postloan.dashboard import (
+    WORK_LOANS,
+    previous_month_end,
+    refresh_dashboard,
+    snapshot_portfolio,
+)
 from postloan.models import (
     CollectionPlan,
     EarlyWarning,
@@ -702,6 +707,28 @@ def test_refresh_rebuilds_rather_than_adds(current_book, client, risk_manager):
         "loss": (0, Decimal("0"), Decimal("0")),
     }
     assert f"{summary['npl_ratio_balance']:.2f}" == "40.00"  # 80,000 of 200,000
+
+
+def test_refresh_leaves_no_working_table_behind(current_book):
+    """The refresh's working tables (one a regular unlogged table, so that the parallel
+    workers can read it) are gone when it ends, whether it commits or fails."""
+    refresh_dashboard(as_of=timezone.localdate())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s), to_regclass('dash_rows')", [WORK_LOANS])
+        assert cursor.fetchone() == (None, None)
+
+    def fail_at_the_inspections(execute, sql, params, many, context):
+        if sql.lstrip().startswith("INSERT INTO postloan_inspectionsummary"):
+            raise RuntimeError("the server went away")
+        return execute(sql, params, many, context)
+
+    before = PortfolioSummary.objects.filter(period__isnull=True).count()
+    with pytest.raises(RuntimeError), connection.execute_wrapper(fail_at_the_inspections):
+        refresh_dashboard(as_of=timezone.localdate())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [WORK_LOANS])
+        assert cursor.fetchone() == (None,)
+    assert PortfolioSummary.objects.filter(period__isnull=True).count() == before  # kept
 
 
 @pytest.fixture
