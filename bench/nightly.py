@@ -15,6 +15,8 @@ loans), classifies it, then measures
     apart (risk managers reading them); and while they request them back to back (the
     machine saturated).
 Server time is measured in-process with Django's test client (no network, no browser).
+Each run first times a plain Python loop (`machine_loop`): the same code's figures move with
+the machine's speed, which varies between sessions and within one.
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ def percentile(values: list[float], share: float) -> float:
 # The p95 of 20 requests is their second slowest: on two cores it moved by 10-20 ms between
 # identical runs. An officer page is asked for 100 times each way.
 OFFICER_REQUESTS = 100
+
+
+def machine_speed() -> float:
+    """Seconds for twenty million additions in a Python loop: the figures of this bench move
+    with the machine's speed (1.0-1.9 s on the development machines), so each run says it."""
+    started = time.perf_counter()
+    total = 0
+    for number in range(20_000_000):
+        total += number
+    return time.perf_counter() - started
 
 
 def timed_requests(client, url: str, count: int) -> list[float]:
@@ -186,6 +198,7 @@ def main() -> None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings")
     as_of = args.as_of
     results = {}
+    results["machine_loop"] = machine_speed()
     if args.pages:
         results.update(refresh_and_pages(as_of, env))
         report(results)
