@@ -154,10 +154,11 @@ def choice_list(field) -> list[tuple[str, str]]:
     """A bound field's choices as (value, label) strings, read once: a model choice field's
     iterator would also count its rows when a template loop asks for its length, and reads
     them through a server-side cursor (declare, fetch, close: three round trips, not one)."""
-    choices = field.field.choices
-    if isinstance(field.field, forms.ModelChoiceField):
-        first = [("", choices.field.empty_label)] if choices.field.empty_label is not None else []
-        choices = first + [choices.choice(obj) for obj in choices.queryset.all()]
+    form_field = field.field
+    choices = form_field.choices
+    if isinstance(form_field, forms.ModelChoiceField):
+        first = [] if form_field.empty_label is None else [("", form_field.empty_label)]
+        choices = first + [choices.choice(obj) for obj in form_field.queryset.all()]
     return [(str(value), str(label)) for value, label in choices]
 
 
