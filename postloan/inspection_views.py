@@ -130,6 +130,12 @@ def _agenda_rows(items, today) -> list[dict]:
     ]
 
 
+def _closure_links(loans) -> list[dict]:
+    """The closed loans awaiting their evaluation, each with its form's URL (one reversal)."""
+    closure_url = pk_url("postloan:closure")
+    return [{"url": closure_url(loan.pk), "reference": loan.reference} for loan in loans]
+
+
 def agenda(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     # A page at a time: an officer with a large book must not wait for hundreds of rows.
@@ -148,7 +154,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
             "overdue": _agenda_rows([i for i in items if i.due_on < today], today),
             "upcoming": _agenda_rows([i for i in items if i.due_on >= today], today),
             "warnings": list(selectors.open_warnings(request.user)),
-            "closures": list(selectors.closures_to_write(request.user)),
+            "closures": _closure_links(selectors.closures_to_write(request.user)),
             "today": today,
         },
     )

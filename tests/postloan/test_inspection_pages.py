@@ -15,10 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from loans.models import Branch
+from loans.models import Branch, Loan
+from postloan import visits
 from postloan.models import Inspection, InspectionPolicyRule
 from tests.factories import make_person
 from tests.postloan.helpers import book, restore_default_inspection_policy, set_tier
+from tests.postloan.test_visits import CLOSURE
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +146,32 @@ def test_another_officer_sees_only_their_own_agenda(
     assert _listed(client.get(reverse("postloan:agenda"))) == [theirs.pk]
     client.force_login(officer)
     assert _listed(client.get(reverse("postloan:agenda"))) == [mine.pk]
+
+
+def test_the_agenda_links_the_closed_loans_awaiting_their_evaluation(
+    client, officer, other_officer, product, branch, today
+):
+    """Closed loans the officer manages and has not evaluated yet, latest closed first, each
+    linking to its closure form; an evaluated, an active or another officer's loan is not."""
+    earlier, later, evaluated, active = (_loan(officer, product, branch) for _ in range(4))
+    theirs = _loan(other_officer, product, branch)
+    for loan, status, days in (
+        (earlier, "settled", 9),
+        (later, "written_off", 2),
+        (evaluated, "settled", 5),
+        (theirs, "settled", 1),
+    ):
+        Loan.objects.filter(pk=loan.pk).update(status=status, closed_on=today - timedelta(days))
+    evaluated.refresh_from_db()
+    visits.closure_evaluate(loan=evaluated, by=officer, **CLOSURE)
+    client.force_login(officer)
+    page = client.get(reverse("postloan:agenda")).content.decode()
+    box = page.split('data-testid="agenda-closures"', 1)[1].split("</div>", 1)[0]
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', box)
+    assert links == [
+        (reverse("postloan:closure", args=[loan.pk]), loan.reference) for loan in (later, earlier)
+    ]
+    assert active.reference not in box
 
 
 def test_the_agenda_needs_a_login(client):
