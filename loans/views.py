@@ -34,7 +34,7 @@ from loans.forms import (
     ValuationForm,
     WriteOffForm,
 )
-from loans.models import Collateral, Repayment
+from loans.models import Collateral, LoanStatus, Repayment
 
 PAGE_SIZE = 25
 
@@ -75,9 +75,11 @@ def _loan_rows(loans) -> list[dict]:
     template (a page officers open many times a day)."""
     detail_url = pk_url("loans:detail")
     overdue = state_badge("overdue", _("overdue"))
+    # Once a page, not once a row: get_status_display translates every status on each call.
+    statuses = {value: state_badge(value, label) for value, label in LoanStatus.choices}
     rows = []
     for loan in loans:
-        status = state_badge(loan.status, loan.get_status_display())
+        status = statuses[loan.status]
         officer = loan.managing_officer
         rows.append(
             {

@@ -112,14 +112,18 @@ def _agenda_rows(items, today) -> list[dict]:
     (the agenda is the page officers open most, often on a phone)."""
     loan_url, report_url = pk_url("loans:detail"), pk_url("postloan:report_open")
     start, resume = _("Start the report"), _("Continue the report")
+    # Labels and badges worked out once a page, not once a row: a model's get_…_display
+    # translates every label of its choices on each call.
+    kinds = {value: str(label) for value, label in InspectionKind.choices}
+    badges = {tier: tier_badge(tier) for tier in {i.loan.risk.tier for i in items}}
     return [
         {
             "pk": i.pk,
             "loan_url": loan_url(i.loan_id),
             "reference": i.loan.reference,
             "borrower": i.loan.borrower.name,
-            "tier_badge": tier_badge(i.loan.risk.tier),
-            "kind": i.get_kind_display(),
+            "tier_badge": badges[i.loan.risk.tier],
+            "kind": kinds.get(i.kind, i.kind),
             "reason": inspection_reason(i),
             "overdue": i.due_on < today,
             "due": _("due %(date)s") % {"date": i.due_on.isoformat()},

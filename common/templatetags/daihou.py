@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms, template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
@@ -108,24 +109,26 @@ def system_text(value: str) -> str:
     return gettext(value) if value else value
 
 
+INSPECTION_REASONS = {
+    "sample": gettext_lazy("monthly sample of normal loans"),
+    "handover": gettext_lazy("first contact after disbursement (Art. 3)"),
+    "missed": gettext_lazy("missed instalments: default follow-up (Art. 4)"),
+    "flag": gettext_lazy("serious risk factor: inspect at once"),
+    "manual": gettext_lazy("unplanned visit"),
+}
+
+
 @register.filter
 def inspection_reason(inspection) -> str:
-    """Why an inspection is due, in the reader's words."""
-    from django.utils.translation import gettext as _
-
+    """Why an inspection is due, in the reader's words (one translation looked up, not the
+    five possible ones: the agenda asks for 25 at a time)."""
     from postloan.classification import Tier
 
     if inspection.reason == "policy" and inspection.rule_id:
         tier = getattr(getattr(inspection.loan, "risk", None), "tier", "")
         label = f" · {Tier(tier).label}" if tier else ""
         return f"{inspection.rule.name}{label}"
-    return {
-        "sample": _("monthly sample of normal loans"),
-        "handover": _("first contact after disbursement (Art. 3)"),
-        "missed": _("missed instalments: default follow-up (Art. 4)"),
-        "flag": _("serious risk factor: inspect at once"),
-        "manual": _("unplanned visit"),
-    }.get(inspection.reason, inspection.reason)
+    return str(INSPECTION_REASONS.get(inspection.reason, inspection.reason))
 
 
 @register.filter
