@@ -22,6 +22,7 @@ the machine's speed, which varies between sessions and within one.
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing
 import os
 import resource
@@ -97,12 +98,11 @@ def timed_requests(client, url: str, count: int) -> list[float]:
 
 
 def measure_pages(as_of: date) -> dict:
-    import django
-
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Production settings (DEBUG off) without collectstatic's manifest.
     os.environ["STATICFILES_STORAGE"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    django.setup()
+    # Set up as a web worker is (Django, then the collector's freeze).
+    importlib.import_module("config.wsgi")
     from django.conf import settings
     from django.contrib.auth.models import Group, User
     from django.db import connection
