@@ -122,7 +122,8 @@ def open_warnings(user):
     return (
         EarlyWarning.objects.filter(resolved_on__isnull=True, loan__managing_officer=user)
         .select_related("loan", "loan__borrower")
-        .order_by("raised_on")
+        .only("loan_id", "kind", "raised_on", "loan__reference", "loan__borrower__name")
+        .order_by("raised_on", "id")
     )
 
 

@@ -26,6 +26,7 @@ from loans.models import Branch, LoanProduct
 from postloan import inspection_selectors as selectors
 from postloan.models import (
     TIER_CHOICES,
+    EarlyWarning,
     InspectionKind,
     InspectionPolicyRule,
 )
@@ -134,6 +135,23 @@ def _agenda_rows(items, today) -> list[dict]:
     ]
 
 
+def _warning_rows(warnings) -> list[dict]:
+    """The open early warnings, each with its loan's URL (one reversal, the kinds' labels
+    translated once)."""
+    loan_url = pk_url("loans:detail")
+    kinds = {value: str(label) for value, label in EarlyWarning.Kind.choices}
+    return [
+        {
+            "url": loan_url(w.loan_id),
+            "reference": w.loan.reference,
+            "borrower": w.loan.borrower.name,
+            "kind": kinds.get(w.kind, w.kind),
+            "raised_on": w.raised_on.isoformat(),
+        }
+        for w in warnings
+    ]
+
+
 def _closure_links(loans) -> list[dict]:
     """The closed loans awaiting their evaluation, each with its form's URL (one reversal)."""
     closure_url = pk_url("postloan:closure")
@@ -157,7 +175,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
             "overdue_total": counts["overdue"],
             "overdue": _agenda_rows([i for i in items if i.due_on < today], today),
             "upcoming": _agenda_rows([i for i in items if i.due_on >= today], today),
-            "warnings": list(selectors.open_warnings(request.user)),
+            "warnings": _warning_rows(selectors.open_warnings(request.user)),
             "closures": _closure_links(selectors.closures_to_write(request.user)),
             "today": today,
         },

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from loans.models import Branch, Loan
 from postloan import visits
-from postloan.models import Inspection, InspectionPolicyRule
+from postloan.models import EarlyWarning, Inspection, InspectionPolicyRule
 from tests.factories import make_person
 from tests.postloan.helpers import book, restore_default_inspection_policy, set_tier
 from tests.postloan.test_visits import CLOSURE
@@ -172,6 +173,45 @@ def test_the_agenda_links_the_closed_loans_awaiting_their_evaluation(
         (reverse("postloan:closure", args=[loan.pk]), loan.reference) for loan in (later, earlier)
     ]
     assert active.reference not in box
+
+
+def test_the_agenda_lists_the_open_early_warnings_on_the_officers_loans(
+    client, officer, other_officer, product, branch, today
+):
+    """Oldest first, each naming its loan (linked), borrower, kind and date, in the reader's
+    language; resolved warnings and other officers' loans are left out."""
+    mine, also_mine = _loan(officer, product, branch), _loan(officer, product, branch)
+    theirs = _loan(other_officer, product, branch)
+    for key, (loan, kind, days, resolved) in enumerate(
+        [
+            (also_mine, "missed_step", 1, False),
+            (mine, "broken_promise", 5, False),
+            (mine, "missed_step", 9, True),
+            (theirs, "broken_promise", 3, False),
+        ]
+    ):
+        EarlyWarning.objects.create(
+            loan=loan,
+            kind=kind,
+            source_key=f"k-{key}",
+            detail="",
+            raised_on=today - timedelta(days=days),
+            resolved_on=today if resolved else None,
+        )
+    client.force_login(officer)
+    for language, broken, missed in (
+        ("en", "Promise to pay broken", "Collection plan step missed"),
+        ("zh-hans", "未履行还款承诺", "催收方案步骤未按期完成"),
+    ):
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        page = client.get(reverse("postloan:agenda")).content.decode()
+        box = page.split('data-testid="agenda-warnings"', 1)[1].split("</ul>", 1)[0]
+        items = re.findall(r"<li>(.*?)</li>", box)
+        assert items == [
+            f'<a href="{reverse("loans:detail", args=[loan.pk])}">{loan.reference}</a> · '
+            f"{loan.borrower.name} · {kind} · {(today - timedelta(days=days)).isoformat()}"
+            for loan, kind, days in ((mine, broken, 5), (also_mine, missed, 1))
+        ]
 
 
 def test_the_agenda_needs_a_login(client):
