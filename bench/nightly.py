@@ -196,8 +196,7 @@ def main() -> None:
     url = os.environ["DATABASE_URL"]
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings")
     as_of = args.as_of
-    results = {}
-    results["machine_loop"] = machine_speed()
+    results = {"machine_loop": machine_speed()}
     if args.pages:
         results.update(refresh_and_pages(as_of, env))
         report(results)

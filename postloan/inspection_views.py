@@ -108,14 +108,18 @@ class PolicyRuleForm(forms.ModelForm):
         return data
 
 
+def _labels(choices) -> dict[str, str]:
+    """A choice field's labels by value, translated once for a page: a model's get_…_display
+    translates every label of the field's choices on each call, once a row."""
+    return {value: str(label) for value, label in choices}
+
+
 def _agenda_rows(items, today) -> list[dict]:
     """What each agenda row shows, worked out here rather than tag by tag in the template
     (the agenda is the page officers open most, often on a phone)."""
     loan_url, report_url = pk_url("loans:detail"), pk_url("postloan:report_open")
     start, resume = _("Start the report"), _("Continue the report")
-    # Labels and badges worked out once a page, not once a row: a model's get_…_display
-    # translates every label of its choices on each call.
-    kinds = {value: str(label) for value, label in InspectionKind.choices}
+    kinds = _labels(InspectionKind.choices)
     badges = {tier: tier_badge(tier) for tier in {i.loan.risk.tier for i in items}}
     return [
         {
@@ -136,10 +140,9 @@ def _agenda_rows(items, today) -> list[dict]:
 
 
 def _warning_rows(warnings) -> list[dict]:
-    """The open early warnings, each with its loan's URL (one reversal, the kinds' labels
-    translated once)."""
+    """The open early warnings, each with its loan's URL (one reversal)."""
     loan_url = pk_url("loans:detail")
-    kinds = {value: str(label) for value, label in EarlyWarning.Kind.choices}
+    kinds = _labels(EarlyWarning.Kind.choices)
     return [
         {
             "url": loan_url(w.loan_id),
