@@ -202,21 +202,47 @@ def _migration_from_snapshots(cursor, month_end: date) -> None:
         rebuild_rollups(cursor, "postloan_migrationsummary", month_end)  # cleared
         return  # no start snapshot: the month's migration cannot be known
     cursor.execute(
-        f"""
-        INSERT INTO postloan_migrationsummary ({DIMENSIONS}, month_end, from_tier, to_tier, loans,
-            balance_start, balance_end)
-        SELECT COALESCE(e.branch_id, s.branch_id), COALESCE(e.officer_id, s.officer_id),
-               COALESCE(e.product_id, s.product_id), COALESCE(e.structure, s.structure),
-               COALESCE(e.cohort, s.cohort), %(end)s::date,
-               COALESCE(s.tier, 'new'), COALESCE(e.tier, 'closed'), COUNT(*),
-               COALESCE(SUM(s.outstanding_principal), 0), COALESCE(SUM(e.outstanding_principal), 0)
-        FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(start)s) s
-        FULL OUTER JOIN (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %(end)s) e
-            ON e.loan_id = s.loan_id
-        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+        f"INSERT INTO postloan_migrationsummary ({MIGRATION_COLUMNS}) "
+        + _migration_sql("postloan_portfoliosnapshot", "e.month_end = %(end)s", "%(end)s::date"),
         {"start": start, "end": month_end},
     )
     rebuild_rollups(cursor, "postloan_migrationsummary", month_end)
+
+
+MIGRATION_COLUMNS = (
+    f"{DIMENSIONS}, month_end, from_tier, to_tier, loans, balance_start, balance_end"
+)
+
+
+def _migration_sql(end_table: str, end_rows: str, month_end: str) -> str:
+    """A month's migration rows: each loan of the start snapshot (`%(start)s`) with where it
+    stands at the end (closed when the end does not hold it), and each loan the end holds
+    that the start did not (new). The end is the rows of `end_table` (alias e) that
+    `end_rows` selects. A full join, written as a left join and an anti-join, which
+    PostgreSQL 15 can run in parallel."""
+    return f"""
+        SELECT {DIMENSIONS}, {month_end}, from_tier, to_tier, COUNT(*),
+               SUM(balance_start), SUM(balance_end)
+        FROM (
+            SELECT COALESCE(e.branch_id, s.branch_id) AS branch_id,
+                   COALESCE(e.officer_id, s.officer_id) AS officer_id,
+                   COALESCE(e.product_id, s.product_id) AS product_id,
+                   COALESCE(e.structure, s.structure) AS structure,
+                   COALESCE(e.cohort, s.cohort) AS cohort,
+                   s.tier AS from_tier, COALESCE(e.tier, 'closed') AS to_tier,
+                   s.outstanding_principal AS balance_start,
+                   COALESCE(e.outstanding_principal, 0) AS balance_end
+            FROM postloan_portfoliosnapshot s
+            LEFT JOIN {end_table} e ON e.loan_id = s.loan_id AND {end_rows}
+            WHERE s.month_end = %(start)s
+            UNION ALL
+            SELECT {DIMENSIONS}, 'new', tier, 0, outstanding_principal
+            FROM {end_table} e
+            WHERE {end_rows} AND NOT EXISTS (
+                SELECT FROM postloan_portfoliosnapshot s
+                WHERE s.month_end = %(start)s AND s.loan_id = e.loan_id)
+        ) m
+        GROUP BY {DIMENSIONS}, from_tier, to_tier"""
 
 
 def latest_snapshot() -> date | None:
@@ -275,37 +301,12 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
         rebuild_rollups(cursor, "postloan_portfoliosummary", None)
         cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
         if start_snapshot is not None:
-            # The start's loans with where each stands now (closed: no longer active), and
-            # the loans active now that the start did not hold (new): a full join, written
-            # as a left join and an anti-join, which PostgreSQL 15 can run in parallel.
+            # The month in progress: from the last snapshot to the loans active now.
             _insert_computed(
                 cursor,
                 "postloan_migrationsummary",
-                f"""{DIMENSIONS}, month_end, from_tier, to_tier,
-                    loans, balance_start, balance_end""",
-                f"""
-                SELECT {DIMENSIONS}, NULL::date, from_tier, to_tier, COUNT(*),
-                       SUM(balance_start), SUM(balance_end)
-                FROM (
-                    SELECT COALESCE(e.branch_id, s.branch_id) AS branch_id,
-                           COALESCE(e.officer_id, s.officer_id) AS officer_id,
-                           COALESCE(e.product_id, s.product_id) AS product_id,
-                           COALESCE(e.structure, s.structure) AS structure,
-                           COALESCE(e.cohort, s.cohort) AS cohort,
-                           s.tier AS from_tier, COALESCE(e.tier, 'closed') AS to_tier,
-                           s.outstanding_principal AS balance_start,
-                           COALESCE(e.outstanding_principal, 0) AS balance_end
-                    FROM postloan_portfoliosnapshot s
-                    LEFT JOIN {WORK_LOANS} e ON e.loan_id = s.loan_id AND e.active
-                    WHERE s.month_end = %(start)s
-                    UNION ALL
-                    SELECT {DIMENSIONS}, 'new', tier, 0, outstanding_principal
-                    FROM {WORK_LOANS} e
-                    WHERE e.active AND NOT EXISTS (
-                        SELECT FROM postloan_portfoliosnapshot s
-                        WHERE s.month_end = %(start)s AND s.loan_id = e.loan_id)
-                ) m
-                GROUP BY {DIMENSIONS}, from_tier, to_tier""",
+                MIGRATION_COLUMNS,
+                _migration_sql(WORK_LOANS, "e.active", "NULL::date"),
                 params,
             )
         rebuild_rollups(cursor, "postloan_migrationsummary", None)
