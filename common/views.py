@@ -1,5 +1,8 @@
+import logging
+
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.core.cache import caches
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -7,8 +10,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common import roles
+from common.cache import ResilientRedisCache
 from common.calendar import uncovered_years
 from loans.selectors import book_summary
+
+logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -38,7 +44,27 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database check for the load balancer and docker-compose."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """The database and Redis, each "ok" or "down", for the load balancer and docker-compose.
+
+    200 while the database answers: without Redis the pages and forms still work (the cache
+    answers misses, tasks wait for the nightly run), so the portal stays in service; 503
+    when the database is down, since then nothing works.
+    """
+    status = {"database": _database_status(), "redis": _redis_status()}
+    return JsonResponse(status, status=200 if status["database"] == "ok" else 503)
+
+
+def _database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.warning("healthz: the database is down", exc_info=True)
+        return "down"
+    return "ok"
+
+
+def _redis_status() -> str:
+    """Redis as the cache sees it (the Celery broker is the same server, REDIS_URL)."""
+    backend = caches["default"]
+    return "ok" if isinstance(backend, ResilientRedisCache) and backend.ping() else "down"

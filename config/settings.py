@@ -94,6 +94,8 @@ if not env("DATABASE_URL", default=""):
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database that does not answer fails a request (and /healthz) in seconds, not never.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Daihou runs on PostgreSQL only (DATABASE_URL=postgres://...).")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -105,12 +107,14 @@ if not REDIS_URL:
         "unset; otherwise point it at a server, e.g. redis://127.0.0.1:6379/0"
     )
 
+# The cache degrades to misses while Redis is unreachable (common/cache.py): nothing in it is
+# the only copy of anything, so a Redis outage never turns a page into an error.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "common.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="daihou"),
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 
@@ -150,6 +154,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker and beat that lose Redis keep trying to reconnect (every 2 s, then up to every
+# 30 s) for as long as it takes, instead of exiting after Celery's default 100 attempts.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / ".data" / "celerybeat-schedule")
 )
@@ -218,8 +226,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
 
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
-# Sessions live in the database and are read from Redis (one query less on every page).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database only: a page keeps working while Redis is down, and a logout
+# cannot be undone by a stale cached copy coming back with Redis (docs/decisions.md; the
+# cost, about half a millisecond a request, in docs/benchmarks.md, bench/sessions.py).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True

@@ -53,7 +53,7 @@ def test_anonymous_users_are_sent_to_login(client, url_name):
 def test_healthz_is_public_and_checks_the_database(client):
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"database": "ok", "redis": "ok"}
 
 
 @pytest.mark.django_db

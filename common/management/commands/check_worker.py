@@ -3,6 +3,7 @@ import uuid
 
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
+from kombu.exceptions import OperationalError
 
 from common.tasks import heartbeat_key, worker_heartbeat
 
@@ -16,7 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         token = uuid.uuid4().hex
         started = time.monotonic()
-        worker_heartbeat.delay(token)
+        try:
+            worker_heartbeat.delay(token)
+        except OperationalError as error:
+            raise CommandError(f"could not reach Redis (the Celery broker): {error}") from error
         while time.monotonic() - started < options["timeout"]:
             if cache.get(heartbeat_key(token)) is not None:
                 elapsed = time.monotonic() - started
