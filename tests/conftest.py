@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group, User
 from django.test import override_settings
 
 from common.roles import Role
-from tests.utils import PASSWORD
+from tests.utils import PASSWORD, frozen_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,19 @@ def _plain_static_storage():
     _static_override.enable()
     yield
     _static_override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _clock(request):
+    """`@pytest.mark.clock(date(2026, 11, 20))` (optionally `hour=`) fixes the clock for the
+    whole test, fixtures included (autouse fixtures are set up first), so that a test whose
+    outcome depends on "today" gives the same result on any day it runs."""
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        yield None
+        return
+    with frozen_on(*marker.args, **marker.kwargs) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)
