@@ -180,7 +180,8 @@ def test_the_borrower_page_shows_identity_loans_and_the_timeline(client, officer
     assert response.status_code == 200
     assert loan.reference in body
     assert loan.borrower.id_number in body
-    assert "1985-06-15" in body  # the birth date read from the ID number
+    digits = loan.borrower.id_number[6:14]  # the birth date the ID number encodes
+    assert f"{digits[:4]}-{digits[4:6]}-{digits[6:]}" in body
     timeline = body.split('data-testid="timeline"')[1]
     assert "仓山区上渡路8号" in timeline
     assert "field visit" in timeline

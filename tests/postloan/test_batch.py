@@ -384,6 +384,7 @@ def test_a_backdated_run_computes_as_of_its_date(caught_up):
 
 
 @pytest.mark.django_db
+@pytest.mark.clock(date(2026, 11, 20))
 def test_a_run_dated_before_a_newer_run_leaves_the_state_alone(caught_up):
     today = _today()
     classify(today)
@@ -401,7 +402,7 @@ def test_a_run_dated_before_a_newer_run_leaves_the_state_alone(caught_up):
     )
     assert (run.flags_raised, run.flags_resolved) == (0, 0)
     assert _states() == current
-    state = assert_state_is_the_ledger(caught_up, today)  # still today's: eight missed
+    state = assert_state_is_the_ledger(caught_up, today)  # still today's: April to November missed
     assert (state.consecutive_missed, state.tier) == (8, "doubtful")
     assert Reclassification.objects.count() == reclassifications
     assert list(RiskFlag.objects.values_list("id", "resolved_on")) == flags

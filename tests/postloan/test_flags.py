@@ -3,7 +3,7 @@ by the nightly run; people raise and resolve the rest."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -332,7 +332,7 @@ def test_raising_a_flag_needs_evidence_one_subject_and_no_future_date(current, o
             evidence="x",
             by=officer,
             loan=current,
-            raised_on=timezone.localdate().replace(year=timezone.localdate().year + 1),
+            raised_on=timezone.localdate() + timedelta(days=1),
         )
     assert "raised_on" in refused.value.message_dict
     assert not RiskFlag.objects.exists()

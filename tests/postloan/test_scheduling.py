@@ -40,7 +40,9 @@ from tests.postloan.helpers import (
     set_tier,
 )
 
-pytestmark = pytest.mark.django_db
+# Booking a loan plans its inspections as of today: the plans these tests read are those of
+# November 2026, whatever the day they run.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock(date(2026, 11, 30))]
 
 POLICY_KINDS = ("routine", "key_tracking", "return_visit")
 NOV_10 = date(2026, 11, 10)
