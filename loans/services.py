@@ -398,7 +398,10 @@ def _reallocate(loan: Loan, instalments: list[Instalment]) -> ledger.LoanPositio
     ]
     lines, states = ledger.allocate(dues, payments)
     by_seq = {i.seq: i for i in instalments}
-    Allocation.objects.filter(instalment__loan=loan).delete()
+    # By the instalments' ids, not a join to them: inside a transaction that has just loaded
+    # many rows (the demo, a test) the planner still believes the tables empty, and the join's
+    # semi-join became a nested loop of sequential scans (minutes for one loan).
+    Allocation.objects.filter(instalment_id__in=[i.pk for i in instalments]).delete()
     Allocation.objects.bulk_create(
         Allocation(
             repayment_id=line.payment_key,
