@@ -1,4 +1,4 @@
-"""The limit rule (DOMAIN.md §2): what each person may borrow, and why, in plain words.
+"""The limit rule (docs/domain.md §2): what each person may borrow, and why, in plain words.
 
 A guarantor is not a co-borrower. A borrower with ordinary guarantors gets one limit;
 only a valid joint-guarantee group gives every member a limit of their own. When a

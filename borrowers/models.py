@@ -1,4 +1,4 @@
-"""Borrowers, guarantors, guarantees and joint-guarantee groups (DOMAIN.md §2).
+"""Borrowers, guarantors, guarantees and joint-guarantee groups (docs/domain.md §2).
 
 Writes go through borrowers/services.py; these models hold data, constraints and
 values derived from one row's own fields.
@@ -473,7 +473,7 @@ class GroupMembership(models.Model):
         verbose_name = _("group membership")
         verbose_name_plural = _("group memberships")
         constraints = [
-            # A person is in at most one active group (DOMAIN.md §2).
+            # A person is in at most one active group (docs/domain.md §2).
             models.UniqueConstraint(
                 fields=["borrower"],
                 condition=Q(left_on__isnull=True),

@@ -1,4 +1,4 @@
-"""The portal's roles (DOMAIN.md §1) and who holds them.
+"""The portal's roles (docs/domain.md §1) and who holds them.
 
 Roles are Django groups created by a data migration; one person can hold several.
 Admins are staff users (they edit records in Django admin).

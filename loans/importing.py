@@ -2140,7 +2140,7 @@ def _write_parties(cursor, present, result: ImportResult, today: date) -> None:
             f"('{fact}', b.{fact}::text, COALESCE(s.{given.get(fact, fact)}::text, ''))"
             for fact in facts
         )
-        # Facts that matter for risk are kept as a timeline, not overwritten (DOMAIN.md §2).
+        # Facts that matter for risk are kept as a timeline, not overwritten (docs/domain.md §2).
         cursor.execute(
             f"""
             INSERT INTO borrowers_borrowerfactchange (borrower_id, fact, old_value, new_value,

@@ -3,9 +3,9 @@
 Pure arithmetic, no ORM: the caller loads the schedule and the (non-reversed) payments
 and gets back the allocation and the position — outstanding balance, overdue amounts,
 days past due and the consecutive missed periods (连续违约期数) that drive the
-quantitative step of the five-tier classification (DOMAIN.md §4).
+quantitative step of the five-tier classification (docs/domain.md §4).
 
-Allocation (DOMAIN.md §3): payments are applied in (paid_on, key) order; each one goes
+Allocation (docs/domain.md §3): payments are applied in (paid_on, key) order; each one goes
 to the oldest instalment with anything outstanding — its interest first, then its
 principal — then to the next, whatever the due dates. A payment made before an
 instalment falls due therefore pays it in advance, and a payment that covers two
@@ -177,7 +177,7 @@ def position(
 
     The caller has already dropped reversed payments.
 
-    Consecutive missed periods (DOMAIN.md §4): an instalment is missed when
+    Consecutive missed periods (docs/domain.md §4): an instalment is missed when
     ``as_of > due_on + grace_days`` and it is not fully paid (interest and principal).
     Payments go to the oldest instalment first, so the missed instalments form one run and
     its length is the count. Once the last scheduled instalment is missed, each monthly

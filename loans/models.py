@@ -1,4 +1,4 @@
-"""The loan book after disbursement (DOMAIN.md §3).
+"""The loan book after disbursement (docs/domain.md §3).
 
 Writes go through loans/services.py. Arithmetic lives in loans/schedule.py and
 loans/ledger.py (pure, no ORM); models hold data, constraints and one-row values.
@@ -109,7 +109,7 @@ class LoanProduct(models.Model):
         default=0,
         help_text=_("Days after a due date before an unpaid instalment counts as missed."),
     )
-    # Guarantee requirements and the limit rule (DOMAIN.md §2).
+    # Guarantee requirements and the limit rule (docs/domain.md §2).
     min_guarantors = models.PositiveSmallIntegerField(
         _("minimum guarantors"),
         default=0,

@@ -14,7 +14,7 @@ Rules shared by every method:
 * instalments fall due monthly on the day of month of ``first_due_on``; a day the month
   lacks moves to that month's last day (Jan 31, Feb 28, Mar 31, Apr 30 …).
 
-The four methods (DOMAIN.md §3):
+The four methods (docs/domain.md §3):
 
 * ``bullet`` — 到期还本付息: one instalment due on ``first_due_on`` (the maturity date)
   with all the principal and the interest of the whole term, ``P * r * term_months``.

@@ -1,4 +1,4 @@
-"""The nightly classification run, set-based in SQL (DOMAIN.md §4, §6).
+"""The nightly classification run, set-based in SQL (docs/domain.md §4, §6).
 
 The same rules as loans/ledger.py and postloan/classification.py, written for the
 whole portfolio at once: per id-range chunk, one statement computes every loan's
@@ -398,7 +398,7 @@ def _notify_lapses(lapsed_rows) -> None:
         )
 
 
-# --- The data-driven risk factors (DOMAIN.md §6) ---------------------------------------------
+# --- The data-driven risk factors (docs/domain.md §6) ---------------------------------------------
 
 
 def _factor_hits_sql(settings: BusinessSettings) -> str:

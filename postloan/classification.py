@@ -1,4 +1,4 @@
-"""The five-tier classification (五级分类), DOMAIN.md §4: pure rules, no ORM.
+"""The five-tier classification (五级分类), docs/domain.md §4: pure rules, no ORM.
 
 Step one is quantitative: the tier follows from the consecutive missed periods
 (loans/ledger.py counts them). Step two is qualitative: an officer or risk manager

@@ -1,4 +1,4 @@
-"""The 16 risk factors that put a loan under special supervision (Art. 5, DOMAIN.md §6).
+"""The 16 risk factors that put a loan under special supervision (Art. 5, docs/domain.md §6).
 
 A fixed list: the numbers are the manual's. Five can be read from data and are raised
 and resolved by the nightly run; the rest are raised by people, with evidence.

@@ -1,4 +1,4 @@
-"""Planning inspections: as often as each loan's tier and security demand (DOMAIN.md §5).
+"""Planning inspections: as often as each loan's tier and security demand (docs/domain.md §5).
 
 `schedule_inspections(as_of)` makes sure every active loan has, for the month of
 `as_of`, the inspections its strictest policy rule requires, plus those that events

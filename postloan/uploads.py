@@ -1,5 +1,5 @@
 """Photos and documents of a visit: checked by content, images re-encoded, stored under
-server-generated names (DOMAIN.md §5, issue 7).
+server-generated names (docs/domain.md §5, issue 7).
 
 A file is accepted by what it is, not by its name or the browser's claim: the first
 bytes must be JPEG, PNG or PDF, and an image must decode. Images are re-encoded from their

@@ -1,5 +1,5 @@
 """Writes for field visits: inspection reports, default follow-up, collection plans,
-early warnings and closure evaluations (DOMAIN.md §5, §7). One transaction each."""
+early warnings and closure evaluations (docs/domain.md §5, §7). One transaction each."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from common.migration_utils import grant_permissions
 
-# DOMAIN.md §5: the inspection policy's defaults. Risk managers edit them afterwards.
+# docs/domain.md §5: the inspection policy's defaults. Risk managers edit them afterwards.
 DEFAULT_RULES = [
     ("Normal loans: a 10% monthly sample / 正常类:每月抽查10%",
      {"tier": "normal", "frequency": "sample", "sample_percent": Decimal("10"),

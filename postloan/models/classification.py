@@ -1,4 +1,4 @@
-"""Post-loan risk control: classification, risk flags, adjustments (DOMAIN.md §4, §6)."""
+"""Post-loan risk control: classification, risk flags, adjustments (docs/domain.md §4, §6)."""
 
 from __future__ import annotations
 

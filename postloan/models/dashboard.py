@@ -1,5 +1,5 @@
 """The risk managers' dashboard: month-end snapshots and the summary tables behind it
-(DOMAIN.md §4, §5, §7; issue 8).
+(docs/domain.md §4, §5, §7; issue 8).
 
 A snapshot keeps each loan's position at a month end as it was. The summaries are what
 the dashboard reads: counts and balances by the dashboard's filter dimensions (branch,

@@ -1,4 +1,4 @@
-"""Planned inspections and the policy that plans them (DOMAIN.md §5)."""
+"""Planned inspections and the policy that plans them (docs/domain.md §5)."""
 
 from __future__ import annotations
 

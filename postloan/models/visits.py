@@ -1,4 +1,4 @@
-"""Field visits: inspection reports, default follow-up, collection plans (DOMAIN.md §5, §7)."""
+"""Field visits: inspection reports, default follow-up, collection plans (docs/domain.md §5, §7)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Answer(models.TextChoices):
     NOT_CHECKED = "not_checked", _("Not checked")
 
 
-# What an inspection checks (DOMAIN.md §5): number → label. Items 8 and 9 apply only to loans
+# What an inspection checks (docs/domain.md §5): number → label. Items 8 and 9 apply only to loans
 # with guarantors and with collateral respectively.
 CHECKLIST = {
     1: _("Repayment of principal and interest as contracted"),

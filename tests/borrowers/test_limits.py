@@ -1,4 +1,4 @@
-"""The limit rule (DOMAIN.md §2): a guarantor is not a co-borrower; only a valid joint
+"""The limit rule (docs/domain.md §2): a guarantor is not a co-borrower; only a valid joint
 group gives every member a limit of their own. Pure functions, no database."""
 
 from decimal import Decimal

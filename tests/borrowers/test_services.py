@@ -1,4 +1,4 @@
-"""Writes for borrowers, guarantors, guarantees and joint groups (DOMAIN.md §2).
+"""Writes for borrowers, guarantors, guarantees and joint groups (docs/domain.md §2).
 
 Each refusal is checked for the field it is reported on and for leaving nothing behind.
 """

@@ -1,4 +1,4 @@
-"""The ledger: allocation of payments and the missed-period count (DOMAIN.md §3-§4)."""
+"""The ledger: allocation of payments and the missed-period count (docs/domain.md §3-§4)."""
 
 from datetime import date, timedelta
 from decimal import Decimal

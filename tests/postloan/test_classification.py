@@ -1,4 +1,4 @@
-"""The five-tier rule (DOMAIN.md §4): the pure function as a table, then end to end on
+"""The five-tier rule (docs/domain.md §4): the pure function as a table, then end to end on
 real loans, real repayments and the nightly batch."""
 
 from __future__ import annotations

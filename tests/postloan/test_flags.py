@@ -1,4 +1,4 @@
-"""Risk factors (Art. 5, DOMAIN.md §6): the five the data reveals are raised and resolved
+"""Risk factors (Art. 5, docs/domain.md §6): the five the data reveals are raised and resolved
 by the nightly run; people raise and resolve the rest."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Planning inspections (issue 6, DOMAIN.md §5): the policy's defaults, the strictest rule,
+"""Planning inspections (issue 6, docs/domain.md §5): the policy's defaults, the strictest rule,
 the monthly sample of normal loans, tier changes, events (handover, serious flags, missed
 periods), reassignment, closing, and the nightly run's idempotency."""
 

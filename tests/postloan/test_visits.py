@@ -1,6 +1,6 @@
 """Field visits (issue 7), the services: the inspection report from draft to final, its
 uploads, the default follow-up with its collection plan, early warnings, the closure
-evaluation and the customer maintenance log (DOMAIN.md §5, §7)."""
+evaluation and the customer maintenance log (docs/domain.md §5, §7)."""
 
 from __future__ import annotations
 
