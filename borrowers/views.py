@@ -28,6 +28,7 @@ from common import roles
 from common.models import BusinessSettings
 from common.roles import keeps_records, role_required
 from common.services import add_service_errors
+from common.submissions import submitted_once
 from loans.selectors import loans_visible_to, with_balances
 
 PAGE_SIZE = 25
@@ -55,6 +56,7 @@ def borrower_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def borrower_create(request: HttpRequest) -> HttpResponse:
     form = BorrowerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -102,6 +104,7 @@ def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def borrower_edit(request: HttpRequest, pk: int) -> HttpResponse:
     borrower = selectors.get_borrower_for_user(request.user, pk, edit=True)
     form = BorrowerForm(request.POST or None, instance=borrower, editing=True)
@@ -146,6 +149,7 @@ def guarantor_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def guarantor_create(request: HttpRequest) -> HttpResponse:
     visible = selectors.borrowers_visible_to(request.user)
     form = GuarantorForm(request.POST or None, borrowers=visible)
@@ -204,6 +208,7 @@ def guarantor_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
 def guarantor_assess(request: HttpRequest, pk: int) -> HttpResponse:
+@submitted_once
     guarantor = selectors.get_guarantor_for_user(request.user, pk)
     form = AssessmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -287,6 +292,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def group_create(request: HttpRequest) -> HttpResponse:
     visible = selectors.borrowers_visible_to(request.user)
+@submitted_once
     form = GroupForm(request.POST or None, borrowers=visible)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -375,6 +381,7 @@ def group_add_member(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Member added."))
             return redirect(group)
+@submitted_once
     return render(
         request,
         "common/form_page.html",
@@ -491,6 +498,7 @@ def maintenance_add(request: HttpRequest, pk: int) -> HttpResponse:
             "title": _("Customer maintenance: %(name)s") % {"name": borrower.name},
             "intro": _(
                 "Opinions collected, policy and market information shared, products "
+@submitted_once
                 "recommended, advice on cash planning (Sec. 6)."
             ),
             "back_url": borrower.get_absolute_url(),

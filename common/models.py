@@ -126,3 +126,31 @@ class Notification(models.Model):
         from common.notifications import render
 
         return render(self)
+
+
+class SubmissionKey(models.Model):
+    """One sending of a form: its one-time key and a digest of what was sent (the key is a
+    hidden field each rendering of the form gets anew; common/submissions.py).
+
+    Claimed in the same transaction as the write the form makes, so that a second sending
+    of the same form with the same content (a double click, a retried request) waits for
+    the first, finds this row and is answered with the first one's result instead of
+    doing the work again. A form refused for its input keeps no row: corrected, it is sent
+    again under the same key.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)  # sha256 of the key, the path and the content
+    path = models.CharField(max_length=255)
+    result_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="one_submission_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.path} {self.created_at:%Y-%m-%d %H:%M}"

@@ -17,6 +17,7 @@ from common import roles
 from common.models import BusinessSettings
 from common.roles import keeps_records, manages_risk, role_required
 from common.services import add_service_errors
+from common.submissions import submitted_once
 from common.templatetags.daihou import money, state_badge
 from common.urltools import pk_url
 from loans import selectors, services
@@ -154,6 +155,7 @@ def handover_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def loan_book(request: HttpRequest) -> HttpResponse:
     initial = {}
     if roles.is_loan_officer(request.user):
@@ -210,6 +212,7 @@ def loan_book(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     form = RepaymentForm(request.POST or None)
@@ -231,6 +234,7 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def repayment_reverse(request: HttpRequest, pk: int) -> HttpResponse:
     repayment = get_object_or_404(Repayment, pk=pk)
     loan = selectors.get_loan_for_user(request.user, repayment.loan_id, act=True)
@@ -255,6 +259,7 @@ def repayment_reverse(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     form = WriteOffForm(request.POST or None)
@@ -278,6 +283,7 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def collateral_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     form = CollateralForm(request.POST or None)
@@ -300,6 +306,7 @@ def _collateral_for(request, pk: int) -> tuple[Collateral, object]:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def valuation_create(request: HttpRequest, pk: int) -> HttpResponse:
     collateral, loan = _collateral_for(request, pk)
     form = ValuationForm(request.POST or None)
@@ -316,6 +323,7 @@ def valuation_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def collateral_progress(request: HttpRequest, pk: int) -> HttpResponse:
     collateral, loan = _collateral_for(request, pk)
     form = CollateralProgressForm(
@@ -347,6 +355,7 @@ def collateral_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def guarantee_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     form = GuaranteeForm(request.POST or None, guarantors=guarantors_visible_to(request.user))
@@ -364,6 +373,7 @@ def guarantee_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def guarantee_status(request: HttpRequest, pk: int) -> HttpResponse:
     from borrowers.models import Guarantee
 
@@ -390,6 +400,7 @@ def guarantee_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def loan_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     form = ReassignForm(request.POST or None)
@@ -406,6 +417,7 @@ def loan_reassign(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def handover_contact(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk, act=True)
     handover = getattr(loan, "handover", None)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from common.celery import enqueue_on_commit
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
+from common.submissions import submitted_once
 from common.templatetags.daihou import inspection_reason, tier_badge
 from common.urltools import pk_url
 from loans.forms import OfficerChoiceField, loan_officers
@@ -281,6 +282,7 @@ def _shown(field, value, products) -> str:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     rule = get_object_or_404(InspectionPolicyRule, pk=pk) if pk else None
     form = PolicyRuleForm(request.POST or None, instance=rule)

@@ -560,9 +560,17 @@ def schedule_for_loans(loan_ids, *, as_of: date | None = None) -> ScheduleResult
 
 def follow_reassignment(*, loan, to_officer) -> int:
     """A new managing officer takes over the loan's open inspections."""
-    from postloan.models import Inspection
+    from postloan.models import MANUAL_VISIT, Inspection
 
-    return Inspection.objects.filter(loan=loan, status="open").update(assigned_to=to_officer)
+    open_inspections = Inspection.objects.filter(loan=loan, status="open")
+    # An unplanned visit someone else started on a day the new officer has one open on this
+    # loan too stays with whoever started it: one open unplanned visit per loan and officer
+    # a day (a unique constraint).
+    theirs = open_inspections.filter(
+        kind="ad_hoc", reason=MANUAL_VISIT, assigned_to=to_officer
+    ).values("due_on")
+    taken_over = open_inspections.exclude(kind="ad_hoc", reason=MANUAL_VISIT, due_on__in=theirs)
+    return taken_over.update(assigned_to=to_officer)
 
 
 def week_ahead(today: date) -> date:

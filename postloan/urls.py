@@ -26,7 +26,6 @@ urlpatterns = [
     path("reports/<int:pk>/", visit_views.report_detail, name="report_detail"),
     path("reports/<int:pk>/edit/", visit_views.report_edit, name="report_edit"),
     path("reports/<int:pk>/attachments/", visit_views.attachment_upload, name="attachment_upload"),
-    path("reports/<int:pk>/attempts/", visit_views.attempt_add, name="attempt_add"),
     path("reports/<int:pk>/addenda/", visit_views.addendum_add, name="addendum_add"),
     path("attachments/<int:pk>/", visit_views.attachment_download, name="attachment"),
     path("loans/<int:pk>/plans/new/", visit_views.plan_create, name="plan_create"),

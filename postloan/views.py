@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from borrowers.selectors import get_borrower_for_user, get_guarantor_for_user
 from common.roles import is_risk_manager, keeps_records, manages_risk, role_required
 from common.services import add_service_errors
+from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user
 from postloan import selectors, services
 from postloan.forms import (
@@ -46,6 +47,7 @@ def _page(request, form, *, title, back_url, back_label, intro="", submit_label=
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def propose(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk)
     form = ProposalForm(request.POST or None)
@@ -97,6 +99,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
 
 @role_required(is_risk_manager)
 @require_POST
+@submitted_once
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     adjustment = get_object_or_404(TierAdjustment, pk=pk)
     form = DecisionForm(request.POST)
@@ -122,6 +125,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@submitted_once
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     adjustment = get_object_or_404(TierAdjustment, pk=pk, proposed_by=request.user)
     try:
@@ -158,6 +162,7 @@ def _raise_flag(request, *, subject_kwargs: dict, title: str, back) -> HttpRespo
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def flag_loan(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk)
     return _raise_flag(
@@ -170,6 +175,7 @@ def flag_loan(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def flag_borrower(request: HttpRequest, pk: int) -> HttpResponse:
     borrower = get_borrower_for_user(request.user, pk)
     return _raise_flag(
@@ -182,6 +188,7 @@ def flag_borrower(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def flag_guarantor(request: HttpRequest, pk: int) -> HttpResponse:
     guarantor = get_guarantor_for_user(request.user, pk)
     return _raise_flag(
@@ -194,6 +201,7 @@ def flag_guarantor(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def flag_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     flag = get_object_or_404(
         RiskFlag.objects.select_related("loan", "borrower", "guarantor"), pk=pk
@@ -241,6 +249,7 @@ def watch_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(manages_risk)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def provision_rates(request: HttpRequest) -> HttpResponse:
     form = ProvisionRatesForm(request.POST or None, rates=ProvisionRate.as_dict())
     if request.method == "POST" and form.is_valid():

@@ -11,6 +11,7 @@ from common.forms import date_field, money_field
 from postloan import factors
 from postloan.models import (
     CHECKLIST,
+    NOT_APPLICABLE,
     TIER_CHOICES,
     Answer,
     CollectionPlan,
@@ -19,7 +20,7 @@ from postloan.models import (
     InspectionKind,
     VisitMethod,
 )
-from postloan.visits import ReportInput
+from postloan.visits import ATTEMPT_PREFIX, AttemptInput, ReportInput
 
 FACTOR_ROWS = 3
 
@@ -127,15 +128,30 @@ class ReportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        listed = set()
         for row in range(1, FACTOR_ROWS + 1):
-            if data.get(f"factor_{row}") and not (data.get(f"factor_{row}_evidence") or "").strip():
+            factor = data.get(f"factor_{row}")
+            if factor and not (data.get(f"factor_{row}_evidence") or "").strip():
                 self.add_error(f"factor_{row}_evidence", _("Describe what you found."))
+            if factor in listed:
+                # One flag per factor and report: the evidence goes with the row above.
+                self.add_error(
+                    f"factor_{row}",
+                    _("This factor is listed above already: add this evidence to that row."),
+                )
+            elif factor:
+                listed.add(factor)
         return data
 
     def bound_items(self):
+        """All twelve items in order, as (number, label, answer, comment, why not
+        applicable): the items the report leaves out are shown as not applicable."""
         return [
-            (item, CHECKLIST[item], self[f"item_{item}"], self[f"comment_{item}"])
-            for item in self.items
+            (item, CHECKLIST[item], self[f"item_{item}"], self[f"comment_{item}"], "")
+            if item in self.items
+            else (item, CHECKLIST[item], None, None, NOT_APPLICABLE[item])
+            for item in CHECKLIST
+            if item in self.items or item in NOT_APPLICABLE
         ]
 
     def bound_collateral(self):
@@ -283,11 +299,30 @@ class AttachmentForm(forms.Form):
 
 
 class ContactAttemptForm(forms.Form):
+    """An attempt to reach the borrower, part of the report's page (its fields prefixed
+    "attempt-"): logging it saves the draft with it, so the report typed so far stays."""
+
     method = forms.ChoiceField(label=_("how"), choices=ContactMethodDefault.choices)
     attempted_on = date_field(_("on"), initial=timezone.localdate)
     outcome = forms.CharField(label=_("outcome"), widget=forms.Textarea(attrs={"rows": 2}))
     promise_on = date_field(_("promised to pay by"), required=False)
     promise_amount = money_field(_("promised amount"), required=False)
+
+    # What the officer types; the method and the date come filled in.
+    TYPED = ("outcome", "promise_on", "promise_amount")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", ATTEMPT_PREFIX)
+        super().__init__(*args, **kwargs)
+
+    def has_input(self) -> bool:
+        """Did the officer type an attempt (to be logged with the draft, not dropped)?"""
+        return self.is_bound and any(
+            (self.data.get(self.add_prefix(name)) or "").strip() for name in self.TYPED
+        )
+
+    def to_input(self) -> AttemptInput:
+        return AttemptInput(**self.cleaned_data)
 
 
 class AddendumForm(forms.Form):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from common.roles import is_supervisor, keeps_records, manages_risk, role_required
 from common.services import add_service_errors
+from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user, loans_actionable_by, loans_visible_to
 from postloan import inspection_ledger, visits
 from postloan.inspection_selectors import inspections_visible_to
@@ -35,8 +36,6 @@ from postloan.visit_forms import (
 )
 
 PAGE_SIZE = 50
-# The attempt form shares the report's page and a field name ("method"): its own ids.
-ATTEMPT_IDS = "attempt_%s"
 
 
 def _report_for(user, pk: int, *, write: bool = False) -> InspectionReport:
@@ -70,6 +69,7 @@ def report_open(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_POST
+@submitted_once
 def visit_ad_hoc(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk, act=True)
     try:
@@ -95,7 +95,12 @@ def _report_form(request, report, data=None):
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report's page. Every button on it sends the whole form: logging an attempt or
+    attaching a file (without JavaScript) saves the draft in the same transaction, and
+    saving or submitting logs the attempt or attaches the file chosen but not yet sent —
+    no button loses what was typed."""
     report = _report_for(request.user, pk, write=True)
     if report.is_final:
         if request.method == "POST":
@@ -108,50 +113,103 @@ def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 ),
             )
         return redirect("postloan:report_detail", pk=report.pk)
-    form = _report_form(request, report, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        submitting = request.POST.get("action") == "submit"
-        saved = None
-        try:
-            # First the draft, in its own transaction: a submission refused below keeps it.
-            saved = visits.report_save_draft(
-                report=report,
-                version=form.cleaned_data["version"],
-                data=form.to_input(),
-                by=request.user,
-            )
-            if submitting:
-                saved = visits.report_submit(report=saved, version=saved.version, by=request.user)
-        except ValidationError as error:
-            add_service_errors(form, error)
-            if saved is not None:
-                # The draft half went through: the next try builds on that version. After
-                # a conflict the version stays as it was, so that another click cannot
-                # overwrite the other tab's work unseen.
-                form.data = form.data.copy()
-                form.data["version"] = saved.version
-            messages.error(
-                request,
-                _("The report was not submitted; your draft is saved. See the fields marked.")
-                if saved is not None
-                else _("Not saved: see the fields marked."),
-            )
+    data = request.POST if request.method == "POST" else None
+    form = _report_form(request, report, data)
+    attempt_form = ContactAttemptForm(data) if form.is_follow_up else None
+    upload_problems: list[str] = []
+    if request.method == "POST":
+        done = _report_post(request, report, form, attempt_form, upload_problems)
+        if done is not None:
+            return done
+    context = _report_context(request, report, form, attempt_form)
+    context["upload_messages"] = [{"ok": False, "text": text} for text in upload_problems]
+    return render(request, "postloan/report_form.html", context)
+
+
+def _report_post(request, report, form, attempt_form, upload_problems) -> HttpResponse | None:
+    """Save (and maybe submit) the report with what the other buttons add; None to show the
+    form again, everything as typed, with what was wrong."""
+    action = request.POST.get("action", "save")
+    upload = request.FILES.get("file")
+    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
+    valid = form.is_valid()
+    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    if action == "attach" and upload is None:
+        upload_problems.append(_("Choose a photo or document to attach."))
+        valid = False
+    if not valid:
+        if upload is not None:
+            upload_problems.append(_("The file was not attached: choose it again."))
+        return None
+    saved = None
+    try:
+        # First the draft, with the attempt and the file: a submission refused below keeps it.
+        saved = visits.report_save_draft(
+            report=report,
+            version=form.cleaned_data["version"],
+            data=form.to_input(),
+            by=request.user,
+            attempt=attempt_form.to_input() if with_attempt else None,
+            upload=upload,
+        )
+        if action == "submit":
+            saved = visits.report_submit(report=saved, version=saved.version, by=request.user)
+    except ValidationError as error:
+        _show_report_errors(form, attempt_form, upload_problems, error)
+        if saved is not None:
+            # The draft half went through: the next try builds on that version. After
+            # a conflict the version stays as it was, so that another click cannot
+            # overwrite the other tab's work unseen.
+            form.data = form.data.copy()
+            form.data["version"] = saved.version
+        elif upload is not None:
+            upload_problems.append(_("The file was not attached: choose it again."))
+        messages.error(
+            request,
+            _("The report was not submitted; your draft is saved. See the fields marked.")
+            if saved is not None
+            else _("Not saved: see the fields marked."),
+        )
+        return None
+    if action == "submit":
+        messages.success(request, _("Report submitted; the inspection is done."))
+        return redirect("postloan:report_detail", pk=saved.pk)
+    done = [_("Draft saved.")]
+    if with_attempt:
+        done.append(_("Attempt logged."))
+    if upload is not None:
+        done.append(_("Attached."))
+    messages.success(request, " ".join(done))
+    return redirect("postloan:report_edit", pk=saved.pk)
+
+
+def _show_report_errors(form, attempt_form, upload_problems, error: ValidationError) -> None:
+    """A service's errors where they belong: the attempt's on its fields, the file's in the
+    attachments card, the rest on the report."""
+    if not hasattr(error, "error_dict"):
+        add_service_errors(form, error)
+        return
+    rest = {}
+    prefix = f"{visits.ATTEMPT_PREFIX}-"
+    for name, errors in error.error_dict.items():
+        if name.startswith(prefix) and attempt_form is not None:
+            field = name.removeprefix(prefix)
+            for item in errors:
+                attempt_form.add_error(field if field in attempt_form.fields else None, item)
+        elif name == "file":
+            upload_problems.extend(message for item in errors for message in item.messages)
         else:
-            if submitting:
-                messages.success(request, _("Report submitted; the inspection is done."))
-                return redirect("postloan:report_detail", pk=saved.pk)
-            messages.success(request, _("Draft saved."))
-            return redirect("postloan:report_edit", pk=saved.pk)
-    return render(request, "postloan/report_form.html", _report_context(request, report, form))
+            rest[name] = errors
+    if rest:
+        add_service_errors(form, ValidationError(rest))
 
 
-def _report_context(request, report, form) -> dict:
+def _report_context(request, report, form, attempt_form=None) -> dict:
     return {
         "report": report,
         "loan": report.loan,
         "form": form,
-        "attachment_form": AttachmentForm(),
-        "attempt_form": ContactAttemptForm(auto_id=ATTEMPT_IDS),
+        "attempt_form": attempt_form or ContactAttemptForm(),
         "attachments": list(report.attachments.all()),
         "attempts": list(report.contact_attempts.all()),
         "today": timezone.localdate(),
@@ -162,35 +220,36 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     report = _report_for(request.user, pk)
     if not report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists():
         return redirect("postloan:report_edit", pk=report.pk)
-    return render(
-        request,
-        "postloan/report_detail.html",
-        {
-            "report": report,
-            "loan": report.loan,
-            "answers": list(report.answers.all()),
-            "collateral_checks": list(report.collateral_checks.select_related("collateral")),
-            "guarantor_checks": list(report.guarantor_checks.select_related("guarantor")),
-            "factors": list(report.factors.all()),
-            "attachments": list(report.attachments.all()),
-            "attempts": list(report.contact_attempts.all()),
-            "addenda": list(report.addenda.select_related("author")),
-            "plans": list(report.plans.all()),
-            "addendum_form": AddendumForm(),
-            "can_amend": (
-                can_amend := report.is_final
-                and loans_actionable_by(request.user).filter(pk=report.loan_id).exists()
-            ),
-            "can_propose_plan": can_amend
-            and report.loan.is_active
-            and report.inspection.kind == InspectionKind.DEFAULT_FOLLOW_UP
-            and keeps_records(request.user),
-            "printing": request.GET.get("print") == "1",
-        },
+    return render(request, "postloan/report_detail.html", _detail_context(request, report))
+
+
+def _detail_context(request, report, addendum_form=None) -> dict:
+    can_amend = (
+        report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists()
     )
+    return {
+        "report": report,
+        "loan": report.loan,
+        "checklist": visits.checklist_rows(report.answers.all()),
+        "collateral_checks": list(report.collateral_checks.select_related("collateral")),
+        "guarantor_checks": list(report.guarantor_checks.select_related("guarantor")),
+        "factors": list(report.factors.all()),
+        "attachments": list(report.attachments.all()),
+        "attempts": list(report.contact_attempts.all()),
+        "addenda": list(report.addenda.select_related("author")),
+        "plans": list(report.plans.all()),
+        "addendum_form": addendum_form or AddendumForm(),
+        "can_amend": can_amend,
+        "can_propose_plan": can_amend
+        and report.loan.is_active
+        and report.inspection.kind == InspectionKind.DEFAULT_FOLLOW_UP
+        and keeps_records(request.user),
+        "printing": request.GET.get("print") == "1",
+    }
 
 
 @require_POST
+@submitted_once(field="upload_key")
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     report = _report_for(request.user, pk, write=True)
     form = AttachmentForm(request.POST, request.FILES)
@@ -205,8 +264,8 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         results += [(False, message) for errors in form.errors.values() for message in errors]
     if request.htmx:
-        # Only the attachments card is replaced, so the unsaved report above is kept.
-        return render(
+        # Only the attachments card is replaced, so the unsaved report around it is kept.
+        response = render(
             request,
             "postloan/partials/attachments.html",
             {
@@ -215,6 +274,8 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
                 "upload_messages": [{"ok": ok, "text": text} for ok, text in results],
             },
         )
+        response.submission_done = any(ok for ok, _text in results)
+        return response
     for ok, text in results:
         (messages.success if ok else messages.error)(request, text)
     return redirect("postloan:report_edit", pk=report.pk)
@@ -235,23 +296,7 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
 
 
 @require_POST
-def attempt_add(request: HttpRequest, pk: int) -> HttpResponse:
-    report = _report_for(request.user, pk, write=True)
-    form = ContactAttemptForm(request.POST, auto_id=ATTEMPT_IDS)
-    if form.is_valid():
-        try:
-            visits.contact_attempt_add(report=report, by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, _("Attempt logged."))
-            return redirect("postloan:report_edit", pk=report.pk)
-    context = _report_context(request, report, _report_form(request, report))
-    context["attempt_form"] = form
-    return render(request, "postloan/report_form.html", context, status=400)
-
-
-@require_POST
+@submitted_once
 def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
     report = _report_for(request.user, pk, write=True)
     form = AddendumForm(request.POST)
@@ -261,10 +306,14 @@ def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
                 report=report, text=form.cleaned_data["text"], by=request.user
             )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+            add_service_errors(form, error)
         else:
             messages.success(request, _("Addendum added."))
-    return redirect("postloan:report_detail", pk=report.pk)
+            return redirect("postloan:report_detail", pk=report.pk)
+    # The report again, with the addendum as typed and what is wrong with it.
+    return render(
+        request, "postloan/report_detail.html", _detail_context(request, report, form), status=400
+    )
 
 
 # --- Collection plans ---------------------------------------------------------------------------
@@ -272,6 +321,7 @@ def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk, act=True)
     report = None
@@ -349,6 +399,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(is_supervisor)
 @require_POST
+@submitted_once
 def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
     plan = _plan_for(request.user, pk)
     form = DecisionForm(request.POST)
@@ -370,6 +421,7 @@ def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@submitted_once
 def step_done(request: HttpRequest, pk: int) -> HttpResponse:
     step = get_object_or_404(CollectionStep.objects.select_related("plan"), pk=pk)
     plan = _plan_for(request.user, step.plan_id)
@@ -416,6 +468,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def closure_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk)
     if not (manages_risk(request.user) or loan.managing_officer_id == request.user.pk):

@@ -22,12 +22,14 @@ from common.services import ConcurrentEditError
 from loans.models import Collateral, Loan, LoanStatus, Repayment
 from loans.selectors import loans_actionable_by
 from loans.services import valuation_add
-from postloan import uploads
+from postloan import factors, uploads
 from postloan.classification import Tier
 from postloan.models import (
     CHECKLIST,
     COLLATERAL_ITEM,
     GUARANTOR_ITEM,
+    MANUAL_VISIT,
+    NOT_APPLICABLE,
     Answer,
     ChecklistAnswer,
     ClosureEvaluation,
@@ -35,6 +37,7 @@ from postloan.models import (
     CollectionPlan,
     CollectionStep,
     ContactAttempt,
+    ContactMethodDefault,
     EarlyWarning,
     FlagSource,
     FoundFactor,
@@ -58,6 +61,18 @@ def applicable_items(loan: Loan) -> list[int]:
     if not loan.collateral.filter(status="held").exists():
         items.remove(COLLATERAL_ITEM)
     return items
+
+
+def checklist_rows(answers) -> list[tuple[int, str, ChecklistAnswer | None, str]]:
+    """The twelve items in order, as (number, label, answer, why not applicable): an item
+    the report has no answer row for was left out when it was started (no guarantor, no
+    collateral) and is shown as not applicable, so the numbering stays whole."""
+    by_item = {answer.item: answer for answer in answers}
+    return [
+        (item, label, by_item.get(item), "" if item in by_item else NOT_APPLICABLE[item])
+        for item, label in CHECKLIST.items()
+        if item in by_item or item in NOT_APPLICABLE
+    ]
 
 
 def _may_write(user, loan: Loan) -> bool:
@@ -91,7 +106,11 @@ def report_start(*, inspection: Inspection, by) -> InspectionReport:
 
 @transaction.atomic
 def report_start_ad_hoc(*, loan: Loan, by) -> InspectionReport:
-    """A visit nobody planned: the inspection is created with its report."""
+    """A visit nobody planned: the inspection is created with its report.
+
+    At most one open unplanned visit per loan and officer a day (a partial unique
+    constraint): starting again the same day — a double click, a second tab — resumes it.
+    """
     if not _may_write(by, loan):
         raise PermissionDenied
     loan = _current(loan)
@@ -99,15 +118,31 @@ def report_start_ad_hoc(*, loan: Loan, by) -> InspectionReport:
         raise ValidationError(_("Only active loans are inspected."))
     today = timezone.localdate()
     number = Inspection.objects.filter(
-        loan=loan, slot__startswith=f"visit-{today:%Y-%m-%d}"
+        loan=loan, slot__startswith=f"visit-{today:%Y-%m-%d}-"
     ).count()
-    inspection = Inspection.objects.create(
+    # The loan's row lock above already puts two starts on one loan one after the other;
+    # the constraint makes it hold without it: a second insert does nothing (ON CONFLICT
+    # DO NOTHING) and the open visit is read back.
+    Inspection.objects.bulk_create(
+        [
+            Inspection(
+                loan=loan,
+                kind=InspectionKind.AD_HOC,
+                slot=f"visit-{today:%Y-%m-%d}-{number + 1}",
+                due_on=today,
+                assigned_to=by,
+                reason=MANUAL_VISIT,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    inspection = Inspection.objects.get(
         loan=loan,
-        kind=InspectionKind.AD_HOC,
-        slot=f"visit-{today:%Y-%m-%d}-{number + 1}",
-        due_on=today,
         assigned_to=by,
-        reason="manual",
+        due_on=today,
+        kind=InspectionKind.AD_HOC,
+        reason=MANUAL_VISIT,
+        status=InspectionStatus.OPEN,
     )
     return report_start(inspection=inspection, by=by)
 
@@ -202,6 +237,11 @@ def _validate_input(report: InspectionReport, data: ReportInput) -> dict[str, li
     for collateral_id, (_condition, value) in data.collateral.items():
         if value is not None and value < 0:
             errors[f"collateral_{collateral_id}_value"] = [_("A value cannot be negative.")]
+    listed = [number for number, _evidence, _serious in data.factors]
+    if any(number not in factors.FACTORS for number in listed):
+        errors["factors"] = [_("Unknown risk factor.")]
+    elif len(set(listed)) != len(listed):
+        errors["factors"] = [_("Each risk factor is listed once per report.")]
     if data.latitude is not None and not Decimal(-90) <= data.latitude <= Decimal(90):
         errors["latitude"] = [_("Not a latitude.")]
     if data.longitude is not None and not Decimal(-180) <= data.longitude <= Decimal(180):
@@ -209,13 +249,47 @@ def _validate_input(report: InspectionReport, data: ReportInput) -> dict[str, li
     return errors
 
 
+# Errors of the attempt logged with a draft are keyed "attempt-<field>" (the form's prefix).
+ATTEMPT_PREFIX = "attempt"
+
+
+@dataclass
+class AttemptInput:
+    """An attempt to reach a defaulting borrower (Art. 4 (1)), with any promise to pay."""
+
+    method: str
+    attempted_on: date
+    outcome: str
+    promise_on: date | None = None
+    promise_amount: Decimal | None = None
+
+
 @transaction.atomic
 def report_save_draft(
-    *, report: InspectionReport, version: int, data: ReportInput, by
+    *,
+    report: InspectionReport,
+    version: int,
+    data: ReportInput,
+    by,
+    attempt: AttemptInput | None = None,
+    upload=None,
 ) -> InspectionReport:
-    """Save what the officer has so far; bad values are refused and the saved draft kept."""
+    """Save what the officer has so far, and in the same transaction what the page's other
+    buttons add: an attempt to reach the borrower, a photo or document. Logging an attempt
+    or attaching a photo saves the draft first, so no button loses what was typed; a bad
+    value anywhere refuses the whole (the saved draft is kept as it was)."""
     report = _lock_for_edit(report, version, by)
     errors = _validate_input(report, data)
+    if attempt is not None:
+        errors.update(
+            (f"{ATTEMPT_PREFIX}-{name}", problems)
+            for name, problems in _attempt_problems(report, attempt).items()
+        )
+    if upload is not None:
+        try:
+            cleaned_upload = _checked_upload(upload)
+        except ValidationError as error:
+            errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
     for name in REPORT_FIELDS:
@@ -252,6 +326,10 @@ def report_save_draft(
         FoundFactor(report=report, factor=number, evidence=evidence, is_serious=serious)
         for number, evidence, serious in data.factors
     )
+    if attempt is not None:
+        _attempt_create(report, attempt)
+    if upload is not None:
+        _attachment_create(report, upload, cleaned_upload, by)
     return report
 
 
@@ -364,18 +442,17 @@ def report_add_addendum(*, report: InspectionReport, text: str, by) -> ReportAdd
     return ReportAddendum.objects.create(report=report, text=text.strip(), author=by)
 
 
-@transaction.atomic
-def attachment_add(*, report: InspectionReport, upload, by) -> ReportAttachment:
-    report = InspectionReport.objects.select_for_update().get(pk=report.pk)
-    if report.author_id != by.pk and not _may_write(by, report.loan):
-        raise PermissionDenied
-    if report.status != InspectionReport.Status.DRAFT:
-        raise ValidationError({"file": [_("A submitted report is final.")]})
+def _checked_upload(upload) -> tuple:
+    """The upload re-encoded and checked (uploads.clean_upload), or {"file": [...]} errors."""
     limit = BusinessSettings.current().upload_max_megabytes
     try:
-        content, content_type, size = uploads.clean_upload(upload, max_megabytes=limit)
+        return uploads.clean_upload(upload, max_megabytes=limit)
     except ValidationError as error:
         raise ValidationError({"file": error.messages}) from error
+
+
+def _attachment_create(report: InspectionReport, upload, cleaned, by) -> ReportAttachment:
+    content, content_type, size = cleaned
     attachment = ReportAttachment(
         report=report,
         original_name=(upload.name or "upload")[:255],
@@ -388,7 +465,49 @@ def attachment_add(*, report: InspectionReport, upload, by) -> ReportAttachment:
     return attachment
 
 
+@transaction.atomic
+def attachment_add(*, report: InspectionReport, upload, by) -> ReportAttachment:
+    report = InspectionReport.objects.select_for_update().get(pk=report.pk)
+    if report.author_id != by.pk and not _may_write(by, report.loan):
+        raise PermissionDenied
+    if report.status != InspectionReport.Status.DRAFT:
+        raise ValidationError({"file": [_("A submitted report is final.")]})
+    return _attachment_create(report, upload, _checked_upload(upload), by)
+
+
 # --- Default follow-up (Art. 4) ----------------------------------------------------------------
+
+
+def _attempt_problems(report: InspectionReport, attempt: AttemptInput) -> dict[str, list]:
+    errors: dict[str, list] = {}
+    if attempt.method not in ContactMethodDefault.values:
+        errors["method"] = [_("Choose how the borrower was contacted.")]
+    if attempt.attempted_on > timezone.localdate():
+        errors["attempted_on"] = [_("An attempt cannot be in the future.")]
+    elif attempt.attempted_on < report.loan.disbursed_on:
+        errors["attempted_on"] = [_("An attempt cannot predate the disbursement.")]
+    if not (attempt.outcome or "").strip():
+        errors["outcome"] = [_("Write down what came of it.")]
+    if (attempt.promise_on is None) != (attempt.promise_amount is None):
+        errors["promise_on"] = [_("A promise to pay has both a date and an amount.")]
+    elif attempt.promise_on is not None:
+        if attempt.promise_on < attempt.attempted_on:
+            errors["promise_on"] = [_("A promise to pay cannot be dated before it was made.")]
+        if attempt.promise_amount <= 0:
+            errors["promise_amount"] = [_("The promised amount must be above zero.")]
+    return errors
+
+
+def _attempt_create(report: InspectionReport, attempt: AttemptInput) -> ContactAttempt:
+    return ContactAttempt.objects.create(
+        report=report,
+        loan=report.loan,
+        method=attempt.method,
+        attempted_on=attempt.attempted_on,
+        outcome=attempt.outcome.strip(),
+        promise_on=attempt.promise_on,
+        promise_amount=attempt.promise_amount,
+    )
 
 
 @transaction.atomic
@@ -402,36 +521,17 @@ def contact_attempt_add(
     promise_on: date | None = None,
     promise_amount: Decimal | None = None,
 ) -> ContactAttempt:
+    """Log an attempt on its own (the report's page logs it with the draft instead)."""
     report = InspectionReport.objects.select_for_update().select_related("loan").get(pk=report.pk)
     if report.author_id != by.pk and not _may_write(by, report.loan):
         raise PermissionDenied
-    errors: dict[str, list] = {}
+    attempt = AttemptInput(method, attempted_on, outcome, promise_on, promise_amount)
+    errors = _attempt_problems(report, attempt)
     if report.status != InspectionReport.Status.DRAFT:
         errors["__all__"] = [_("A submitted report is final.")]
-    if attempted_on > timezone.localdate():
-        errors["attempted_on"] = [_("An attempt cannot be in the future.")]
-    elif attempted_on < report.loan.disbursed_on:
-        errors["attempted_on"] = [_("An attempt cannot predate the disbursement.")]
-    if not (outcome or "").strip():
-        errors["outcome"] = [_("Write down what came of it.")]
-    if (promise_on is None) != (promise_amount is None):
-        errors["promise_on"] = [_("A promise to pay has both a date and an amount.")]
-    elif promise_on is not None:
-        if promise_on < attempted_on:
-            errors["promise_on"] = [_("A promise to pay cannot be dated before it was made.")]
-        if promise_amount <= 0:
-            errors["promise_amount"] = [_("The promised amount must be above zero.")]
     if errors:
         raise ValidationError(errors)
-    return ContactAttempt.objects.create(
-        report=report,
-        loan=report.loan,
-        method=method,
-        attempted_on=attempted_on,
-        outcome=outcome.strip(),
-        promise_on=promise_on,
-        promise_amount=promise_amount,
-    )
+    return _attempt_create(report, attempt)
 
 
 @transaction.atomic

@@ -116,6 +116,10 @@ class InspectionPolicyRule(models.Model):
         return (self.sample_percent or Decimal(0)) / Decimal(100)
 
 
+# The `reason` of an inspection an officer started themselves ("Start an unplanned visit").
+MANUAL_VISIT = "manual"
+
+
 class InspectionStatus(models.TextChoices):
     OPEN = "open", _("Open")
     DONE = "done", _("Done")
@@ -197,6 +201,14 @@ class Inspection(models.Model):
                     | Q(status="done", completed_on__isnull=False)
                     | (Q(status="cancelled", cancelled_on__isnull=False) & ~Q(cancel_reason=""))
                 ),
+            ),
+            # One open unplanned visit per loan and officer a day: a double click on "Start
+            # an unplanned visit" resumes it (postloan/visits.py). Partial, so the planned
+            # rows (a million a month) add no entry and cost only the predicate.
+            models.UniqueConstraint(
+                fields=["loan", "assigned_to", "due_on"],
+                condition=Q(kind="ad_hoc", reason=MANUAL_VISIT, status="open"),
+                name="one_open_unplanned_visit_a_day",
             ),
         ]
         indexes = [

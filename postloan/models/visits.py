@@ -50,6 +50,12 @@ CHECKLIST = {
     12: _("Anything else that bears on recovering the debt"),
 }
 GUARANTOR_ITEM, COLLATERAL_ITEM = 8, 9
+# What the form and the printed report say in their place when they do not apply: the
+# numbering stays whole, 1 to 12.
+NOT_APPLICABLE = {
+    GUARANTOR_ITEM: _("Not applicable: no guarantor"),
+    COLLATERAL_ITEM: _("Not applicable: no collateral"),
+}
 
 
 class DefaultReason(models.TextChoices):
@@ -236,6 +242,10 @@ class FoundFactor(models.Model):
     class Meta:
         verbose_name = _("risk factor found")
         verbose_name_plural = _("risk factors found")
+        constraints = [
+            # A factor is raised once per report (one flag each when it is submitted).
+            models.UniqueConstraint(fields=["report", "factor"], name="one_factor_per_report")
+        ]
 
     def __str__(self) -> str:
         return f"{self.report_id}: {self.factor}"

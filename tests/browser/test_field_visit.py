@@ -125,10 +125,10 @@ def test_a_default_follow_up_to_an_approved_collection_plan(
 
     # an attempt to reach the borrower, with a promise to pay
     attempt = page.locator("[data-testid=attempt-form]")
-    attempt.locator("select[name=method]").select_option("phone")
-    attempt.locator("textarea[name=outcome]").fill("Answered; lost his main customer.")
-    attempt.locator("input[name=promise_on]").fill((today + timedelta(days=7)).isoformat())
-    attempt.locator("input[name=promise_amount]").fill("3000")
+    attempt.locator("select[name=attempt-method]").select_option("phone")
+    attempt.locator("textarea[name=attempt-outcome]").fill("Answered; lost his main customer.")
+    attempt.locator("input[name=attempt-promise_on]").fill((today + timedelta(days=7)).isoformat())
+    attempt.locator("input[name=attempt-promise_amount]").fill("3000")
     attempt.get_by_role("button", name="Log the attempt").click()
     expect(page.locator("[data-testid=attempts]")).to_contain_text("lost his main customer")
 

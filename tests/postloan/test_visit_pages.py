@@ -357,21 +357,22 @@ def test_a_promise_to_pay_before_the_attempt_is_refused_on_the_page(client, loan
     client.force_login(officer)
     page = client.get(reverse("postloan:report_edit", args=[report.pk])).content.decode()
     assert "Default follow-up (Art. 4)" in page and 'data-testid="attempt-form"' in page
+    url = reverse("postloan:report_edit", args=[report.pk])
+    attempt = {"attempt-method": "phone", "attempt-attempted_on": _today().isoformat()}
     response = client.post(
-        reverse("postloan:attempt_add", args=[report.pk]),
-        {
-            "method": "phone",
-            "attempted_on": _today().isoformat(),
-            "outcome": "Promised",
-            "promise_on": (_today() - timedelta(days=2)).isoformat(),
-            "promise_amount": "800",
+        url,
+        _form_data(report, action="attempt")
+        | attempt
+        | {
+            "attempt-outcome": "Promised",
+            "attempt-promise_on": (_today() - timedelta(days=2)).isoformat(),
+            "attempt-promise_amount": "800",
         },
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "cannot be dated before it was made" in response.content.decode()
     response = client.post(
-        reverse("postloan:attempt_add", args=[report.pk]),
-        {"method": "phone", "attempted_on": _today().isoformat(), "outcome": "No answer"},
+        url, _form_data(report, action="attempt") | attempt | {"attempt-outcome": "No answer"}
     )
     assert response.status_code == 302
     assert report.contact_attempts.count() == 1
