@@ -163,33 +163,31 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
 )
 # The whole beat schedule, in one place. Times are Asia/Shanghai.
 CELERY_BEAT_SCHEDULE: dict = {
-    # Before the night's classification: the last month end as it stood.
-    "snapshot-month-end-nightly": {
-        "task": "postloan.tasks.snapshot_month_end",
+    # The night's batch as one chain (postloan.nightly): month-end snapshot, classification,
+    # inspection planning, early warnings, dashboard refresh, each after the previous one
+    # finished, whatever each takes. Starting it twice joins the night under way.
+    "night-chain": {
+        "task": "postloan.tasks.start_night",
         "schedule": crontab(hour=0, minute=30),
     },
-    "classify-portfolio-nightly": {
-        "task": "postloan.tasks.classify_portfolio",
-        "schedule": crontab(hour=1, minute=0),
-    },
-    # After the classification, so that the plan follows tonight's tier changes.
-    "schedule-inspections-nightly": {
-        "task": "postloan.tasks.schedule_inspections",
-        "schedule": crontab(hour=2, minute=0),
-    },
-    "early-warnings-nightly": {
-        "task": "postloan.tasks.detect_early_warnings",
-        "schedule": crontab(hour=2, minute=30),
-    },
-    "refresh-dashboard-nightly": {
-        "task": "postloan.tasks.refresh_dashboard",
-        "schedule": crontab(hour=3, minute=0),
+    # Resumes a step whose worker was lost (its heartbeat stopped) or a chain that stalled.
+    "night-watchdog": {
+        "task": "postloan.tasks.watch_night",
+        "schedule": crontab(minute="*"),
     },
     "inspection-reminders-morning": {
         "task": "postloan.tasks.send_inspection_reminders",
         "schedule": crontab(hour=7, minute=30),
     },
 }
+# The night's steps (postloan.nightly): a running step writes a heartbeat this often; one
+# silent for NIGHT_STALE_SECONDS lost its worker and is resumed by the watchdog, at most
+# NIGHT_MAX_ATTEMPTS times in all before it is failed.
+NIGHT_HEARTBEAT_SECONDS = env.float("NIGHT_HEARTBEAT_SECONDS", default=15)
+NIGHT_STALE_SECONDS = env.float("NIGHT_STALE_SECONDS", default=120)
+NIGHT_MAX_ATTEMPTS = env.int("NIGHT_MAX_ATTEMPTS", default=3)
+# Loans per committed chunk of the classification (postloan.batch).
+CLASSIFY_CHUNK_SIZE = env.int("CLASSIFY_CHUNK_SIZE", default=250_000)
 
 # --- Auth, sessions, security --------------------------------------------------------------
 
@@ -286,6 +284,10 @@ STORAGES = {
         )
     },
 }
+# Whitenoise serves the static files; `make run` (DEBUG off) has it read them from the source
+# folders, as they change, instead of from collectstatic's output.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=DEBUG)
 # Uploaded files are never served directly: views check access and stream them.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
 MEDIA_URL = "/media-not-served/"

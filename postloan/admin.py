@@ -12,6 +12,8 @@ from postloan.models import (
     InspectionPolicyRule,
     InspectionReport,
     LoanRiskState,
+    NightRun,
+    NightStep,
     PlanningRun,
     ProvisionRate,
     Reclassification,
@@ -95,6 +97,27 @@ class ClassificationRunAdmin(ReadOnlyAdmin):
 class PlanningRunAdmin(ReadOnlyAdmin):
     list_display = ["as_of", "full", "replanned", "created", "cancelled", "finished_at"]
     list_filter = ["full"]
+
+
+class NightStepInline(admin.TabularInline):
+    model = NightStep
+    fields = ["name", "status", "blocked_by", "started_at", "heartbeat_at", "finished_at",
+              "attempts", "worker", "error"]  # fmt: skip
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NightRun)
+class NightRunAdmin(ReadOnlyAdmin):
+    """The nights' chains (postloan.nightly); the runs page shows the same."""
+
+    list_display = ["as_of", "status", "started_at", "finished_at", "starts", "trigger"]
+    list_filter = ["status"]
+    inlines = [NightStepInline]
 
 
 @admin.register(Reclassification)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from borrowers.models import CONTACT_FACTS
@@ -26,7 +29,6 @@ from postloan.models import ClassificationRun, ProvisionRate
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 250_000
 TIERS_SQL = "ARRAY['normal','special_mention','substandard','doubtful','loss']"
 # Advisory-lock key: one classification at a time, whichever process starts it.
 LOCK_KEY = 0x5EC1A551
@@ -34,6 +36,75 @@ LOCK_KEY = 0x5EC1A551
 
 class RunInProgress(RuntimeError):
     pass
+
+
+# A batch connection never outlives its process for long, whatever kills the process:
+# the server checks every few seconds, even in the middle of a statement or a lock wait,
+# that the client is still there (a worker killed by SIGKILL left its backend running the
+# statement, or waiting on a lock, for as long as that took, its locks held); keepalives
+# find a host that vanished without closing its sockets within about a minute; and a
+# transaction left idle, or a statement running for half an hour, is ended by the server.
+# No statement of the night takes a minute at a million loans (docs/benchmarks.md).
+KEEPALIVE_SQL = (
+    "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3"
+)
+BATCH_SESSION_SQL = (
+    KEEPALIVE_SQL + "; SET client_connection_check_interval = '5s'; "
+    "SET idle_in_transaction_session_timeout = '5min'; SET statement_timeout = '30min'"
+)
+# How long a classification waits for another one holding the lock, when it waits at all.
+LOCK_WAIT = "30min"
+
+
+def batch_session(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Put the timeouts of batch work on this process's connection (see BATCH_SESSION_SQL)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(BATCH_SESSION_SQL)
+
+
+@contextmanager
+def advisory_lock(key: int, *, wait: bool = False, what: str = "run") -> Iterator[None]:
+    """Hold the PostgreSQL advisory lock `key` on a connection of its own that does nothing
+    else, or raise RunInProgress.
+
+    The connection is always idle, so the lock dies with the process that holds it: when a
+    worker is killed (SIGKILL, the out-of-memory killer), the kernel closes its socket and
+    the server, reading the end of an idle session at once, releases the lock; a vanished
+    host is found by the keepalives. Held on the working connection instead, the lock lived
+    as long as the server took to notice that a busy backend's client was gone, and the
+    worker's retry met RunInProgress. `wait` waits up to LOCK_WAIT for another holder.
+    """
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(KEEPALIVE_SQL)
+            if wait:
+                cursor.execute(f"SET lock_timeout = '{LOCK_WAIT}'")
+                try:
+                    cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+                except OperationalError as timeout:
+                    raise RunInProgress(
+                        f"another {what} held the lock for {LOCK_WAIT}"
+                    ) from timeout
+            else:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+                if not cursor.fetchone()[0]:
+                    raise RunInProgress(f"another {what} is in progress")
+        yield
+    finally:
+        holder.close()  # the lock goes with the session
+
+
+def lock_is_held(key: int) -> bool:
+    """Whether some session holds the advisory lock `key` (a bigint key: classid, objid)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND objsubid = 1 AND classid = %s AND objid = %s)",
+            [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+        )
+        return cursor.fetchone()[0]
 
 
 def _rank(expression: str) -> str:
@@ -69,7 +140,9 @@ def fewer_payments_before(cursor, as_of: date) -> bool:
     return estimate("<=") < estimate(">")
 
 
-def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> str:
+def positions_sql(
+    *, use_cached_payments: bool, from_earlier: bool = False, loan_filter: str = ""
+) -> str:
     """SELECT each loan's position as of %(as_of)s for loan ids in [%(lo)s, %(hi)s].
 
     Loans count if they were disbursed by the date and were still open on it. A settled
@@ -84,8 +157,11 @@ def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> s
     difference touches only the repayments since the date, so the month-end snapshot
     taken the next night reads one day's payments, not the book's whole history. With
     `from_earlier` (an old date: see fewer_payments_before) the allocations made by the
-    date are summed instead; both are exact.
+    date are summed instead; both are exact. `loan_filter` ("IN (SELECT …)") narrows the
+    loans further.
     """
+    narrow = f"AND i.loan_id {loan_filter}" if loan_filter else ""
+    narrow_payments = f"AND r.loan_id {loan_filter}" if loan_filter else ""
     if use_cached_payments:
         paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
     else:
@@ -104,7 +180,7 @@ def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> s
             SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
             FROM loans_allocation a
             JOIN loans_repayment r ON r.id = a.repayment_id
-            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s
+            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s {narrow_payments}
               AND r.reversed_at IS NULL AND r.paid_on {made} %(as_of)s
             GROUP BY a.instalment_id
         ) pa ON pa.instalment_id = i.id"""
@@ -118,7 +194,7 @@ def positions_sql(*, use_cached_payments: bool, from_earlier: bool = False) -> s
         FROM loans_instalment i
         JOIN loans_loan l ON l.id = i.loan_id
         {paid_join}
-        WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s
+        WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s {narrow}
           AND l.disbursed_on <= %(as_of)s
           AND (l.status = 'active' OR l.closed_on > %(as_of)s
                OR (l.status = 'settled' AND EXISTS (
@@ -151,6 +227,72 @@ QUANTITATIVE_TIER_SQL = """CASE
     WHEN p.consecutive_missed = 3 THEN 'special_mention'
     WHEN p.consecutive_missed <= 6 THEN 'substandard'
     ELSE 'doubtful' END"""
+
+
+def computed_positions(cursor, *, as_of: date, table: str, loan_filter: str = "") -> None:
+    """Each loan's position and tiers as of `as_of`, computed and written to a temporary
+    table `table` (dropped at commit), without touching the state or recording a run.
+
+    Columns: loan_id, tier, quantitative_tier, consecutive_missed, days_past_due,
+    outstanding_principal, overdue_amount, provision. The final tier is what the
+    classification would have decided that day: the adjustment then in force, unless the
+    quantitative tier had passed it (the lapse rule). For a past-date export and for
+    planning a past month (postloan.scheduling).
+    """
+    today = timezone.localdate()
+    params = {"as_of": as_of, "lo": 0, "hi": 2**62}
+    cursor.execute(f"DROP TABLE IF EXISTS {table}_raw, {table}_adjustment, {table}")
+    cursor.execute(
+        f"CREATE TEMP TABLE {table}_raw ON COMMIT DROP AS "
+        + positions_sql(
+            use_cached_payments=as_of >= today,
+            from_earlier=as_of < today and fewer_payments_before(cursor, as_of),
+            loan_filter=loan_filter,
+        ),
+        params,
+    )
+    cursor.execute(
+        f"""CREATE TEMP TABLE {table}_adjustment ON COMMIT DROP AS
+           SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
+           FROM postloan_tieradjustment
+           WHERE status IN ('approved', 'lapsed', 'superseded')
+             AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
+           ORDER BY loan_id, effective_on DESC, id DESC""",
+        params,
+    )
+    rates = ", ".join(f"('{tier}', {pct})" for tier, pct in ProvisionRate.as_dict().items())
+    cursor.execute(
+        f"""CREATE TEMP TABLE {table} ON COMMIT DROP AS
+            SELECT q.loan_id, q.final_tier AS tier, q.quantitative_tier, q.consecutive_missed,
+                   q.days_past_due, q.outstanding_principal, q.overdue_amount,
+                   ROUND(q.outstanding_principal * r.percent / 100, 2) AS provision
+            FROM (
+                SELECT p.*, qt.quantitative_tier,
+                       CASE WHEN a.loan_id IS NULL
+                                 OR {_rank("qt.quantitative_tier")} > GREATEST(
+                                     {_rank("a.proposed_tier")}, {_rank("a.quantitative_tier")})
+                            THEN qt.quantitative_tier ELSE a.proposed_tier END AS final_tier
+                FROM {table}_raw p
+                CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
+                LEFT JOIN {table}_adjustment a ON a.loan_id = p.loan_id
+            ) q
+            JOIN (VALUES {rates}) AS r(tier, percent) ON r.tier = q.final_tier"""
+    )
+    cursor.execute(f"CREATE UNIQUE INDEX ON {table} (loan_id)")
+    cursor.execute(f"ANALYZE {table}")
+
+
+def latest_state_date() -> date | None:
+    """The date the current state (postloan_loanriskstate) was classified as of: that of
+    the latest completed run that updated it."""
+    return (
+        ClassificationRun.objects.filter(
+            status=ClassificationRun.Status.COMPLETED, updated_state=True
+        )
+        .order_by("-as_of")
+        .values_list("as_of", flat=True)
+        .first()
+    )
 
 
 @dataclass
@@ -297,23 +439,23 @@ def _loan_id_range(cursor) -> tuple[int, int]:
 
 
 def classify_portfolio(
-    *, as_of: date | None = None, trigger: str = "", chunk_size: int = CHUNK_SIZE
+    *,
+    as_of: date | None = None,
+    trigger: str = "",
+    chunk_size: int | None = None,
+    wait: bool = False,
 ) -> ClassificationRun:
     """Classify every loan open on `as_of` (default today) and keep the watch list.
 
     A run dated before the latest completed run computes and reports but does not
-    overwrite the current state (which is newer).
+    overwrite the current state (which is newer). One run at a time, whichever process
+    starts it: another raises RunInProgress, or with `wait` waits for it first.
     """
     as_of = as_of or timezone.localdate()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            raise RunInProgress("another classification run is in progress")
-    try:
-        return _run(as_of=as_of, trigger=trigger, chunk_size=chunk_size)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    with advisory_lock(LOCK_KEY, wait=wait, what="classification run"):
+        return _run(
+            as_of=as_of, trigger=trigger, chunk_size=chunk_size or settings.CLASSIFY_CHUNK_SIZE
+        )
 
 
 def _run(*, as_of: date, trigger: str, chunk_size: int) -> ClassificationRun:

@@ -2,16 +2,60 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import date
 
 from celery import shared_task
 
-from postloan import batch
+from postloan import batch, nightly
+
+logger = logging.getLogger(__name__)
+
+
+# --- The night's chain (postloan.nightly) ------------------------------------------------------
+
+
+@shared_task
+def start_night(as_of: str | None = None) -> int:
+    """Start the night's chain (beat: 00:30), or join it when it was started already."""
+    night = nightly.night_start(as_of=date.fromisoformat(as_of) if as_of else None, trigger="beat")
+    run_night.delay()
+    return night.pk
+
+
+@shared_task(bind=True)
+def run_night(self) -> dict | None:
+    """Run the next step of the oldest unfinished night, then queue the one after: each
+    step is a message of its own (its own time limit). Nothing to do when a live worker is
+    running the step; the watchdog queues this again when that worker is lost."""
+    step = nightly.run_next_step(worker=f"{self.request.hostname} pid {os.getpid()}")
+    if step is None:
+        return None
+    try:
+        run_night.delay()
+    except Exception:
+        # The broker went away: the watchdog queues the chain again when it is back.
+        logger.exception("night %s: could not queue the step after %s", step.night_id, step.name)
+    return {"night": step.night_id, "step": step.name, "status": step.status}
+
+
+@shared_task
+def watch_night() -> bool:
+    """The night's watchdog (beat: every minute): queue again a chain whose step lost its
+    worker or that stalled."""
+    night = nightly.watch_nights()
+    if night is not None:
+        run_night.delay()
+    return night is not None
+
+
+# --- Each step alone, for backfills and re-planning (the night runs them through the chain) ----
 
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=300)
 def classify_portfolio(self, as_of: str | None = None) -> dict:
-    """The nightly classification (beat: every night). Rerunning completes a killed run."""
+    """A classification (the night's runs in the chain). Rerunning completes a killed run."""
     try:
         run = batch.classify_portfolio(
             as_of=date.fromisoformat(as_of) if as_of else None, trigger="beat"
@@ -23,7 +67,7 @@ def classify_portfolio(self, as_of: str | None = None) -> dict:
 
 @shared_task(max_retries=3, default_retry_delay=300)
 def schedule_inspections(as_of: str | None = None) -> dict:
-    """Plan the month's inspections (beat: every night, after the classification)."""
+    """Plan the month's inspections (after a policy change; the night's is in the chain)."""
     from postloan.scheduling import schedule_inspections as plan
 
     result = plan(as_of=date.fromisoformat(as_of) if as_of else None)
@@ -45,7 +89,7 @@ def send_inspection_reminders() -> int:
 
 @shared_task
 def detect_early_warnings() -> int:
-    """Broken promises to pay and missed collection steps (beat: every night)."""
+    """Broken promises to pay and missed collection steps (the night's are in the chain)."""
     from postloan.visits import detect_early_warnings as detect
 
     return detect()
@@ -53,8 +97,8 @@ def detect_early_warnings() -> int:
 
 @shared_task
 def snapshot_month_end() -> dict:
-    """Keep the last month end's snapshot (beat: every night; idempotent per month, so a
-    night missed around the month end is caught up the next night)."""
+    """Keep the last month end's snapshot (idempotent per month; the night's is in the
+    chain)."""
     from django.utils import timezone
 
     from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
@@ -62,14 +106,14 @@ def snapshot_month_end() -> dict:
     result = snapshot_portfolio(month_end=previous_month_end(timezone.localdate()))
     if result.created:
         # The month in progress is now measured from this snapshot: rebuild its migration
-        # at once rather than at 03:00, so that the matrix and its drill-down agree.
+        # at once, so that the matrix and its drill-down agree.
         refresh_dashboard()
     return {"month_end": result.month_end.isoformat(), "loans": result.loans}
 
 
 @shared_task
 def refresh_dashboard() -> float:
-    """Rebuild the dashboard's current summaries (beat: every night, after the planning)."""
+    """Rebuild the dashboard's current summaries (the night's is in the chain)."""
     from postloan.dashboard import refresh_dashboard as refresh
 
     return refresh()

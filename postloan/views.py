@@ -276,8 +276,23 @@ def provision_rates(request: HttpRequest) -> HttpResponse:
 
 @role_required(manages_risk)
 def runs(request: HttpRequest) -> HttpResponse:
-    page = Paginator(ClassificationRun.objects.all(), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "postloan/runs.html", {"page": page})
+    """The nights' chains, step by step, and the classification runs (one page each)."""
+    from postloan import batch, nightly
+    from postloan.models import NightRun
+
+    number = request.GET.get("page")
+    nights = Paginator(NightRun.objects.prefetch_related("steps"), 10).get_page(number)
+    nightly.mark_stalled(nights)
+    classifications = Paginator(ClassificationRun.objects.all(), 10).get_page(number)
+    longer = max(nights, classifications, key=lambda page: page.paginator.num_pages)
+    context = {
+        "nights": nights,
+        "classifications": classifications,
+        "page": longer,
+        # A run shown as running while no process holds the lock was interrupted.
+        "classifying": batch.lock_is_held(batch.LOCK_KEY),
+    }
+    return render(request, "postloan/runs.html", context)
 
 
 def loan_risk_context(request, loan) -> dict:

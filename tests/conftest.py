@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -139,10 +140,22 @@ def _worker_env(database_name: str) -> dict:
 class WorkerProcess:
     """A `celery worker` subprocess on the test database and this session's queue."""
 
-    def __init__(self, queue: str, database_name: str, log_path: Path):
+    def __init__(
+        self,
+        queue: str,
+        database_name: str,
+        log_path: Path,
+        *,
+        env: dict | None = None,
+        new_session: bool = False,
+    ):
         self.queue = queue
         self.database_name = database_name
         self.log_path = log_path
+        # More environment (settings) for the worker; its own process group, for a test
+        # that kills the worker and its pool children at once (`kill`).
+        self.env = env or {}
+        self.new_session = new_session
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -171,9 +184,10 @@ class WorkerProcess:
                 "tests.celery_tasks",
             ],
             cwd=PROJECT_ROOT,
-            env=_worker_env(self.database_name),
+            env=_worker_env(self.database_name) | self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -192,6 +206,12 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group: the main process and its pool children
+        die at once, as when a machine or container is killed (needs `new_session`)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(20)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -11,7 +11,6 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -23,7 +22,7 @@ from borrowers import services as borrower_services
 from config.celery import app
 from loans import services as loan_services
 from loans.models import Handover
-from postloan import tasks
+from postloan import nightly, tasks
 from postloan.dashboard import (
     WORK_LOANS,
     previous_month_end,
@@ -1295,18 +1294,11 @@ def test_the_drill_down_runs_a_fixed_small_number_of_queries(
 
 
 @pytest.mark.parametrize(
-    ("entry", "task"),
-    [
-        ("snapshot-month-end-nightly", tasks.snapshot_month_end),
-        ("refresh-dashboard-nightly", tasks.refresh_dashboard),
-        ("early-warnings-nightly", tasks.detect_early_warnings),
-    ],
+    "task", [tasks.snapshot_month_end, tasks.refresh_dashboard, tasks.detect_early_warnings]
 )
-def test_the_beat_schedule_names_the_dashboard_tasks(entry, task):
-    name = settings.CELERY_BEAT_SCHEDULE[entry]["task"]
-    assert name == task.name
+def test_the_dashboard_tasks_are_registered_for_backfills(task):
     app.loader.import_default_modules()
-    assert name in app.tasks
+    assert task.name in app.tasks
 
 
 @pytest.mark.celery
@@ -1317,10 +1309,9 @@ def test_the_nightly_tasks_keep_the_last_month_end_and_refresh_on_a_real_worker(
     app.loader.import_default_modules()
     loan = _loan(officer, product=product, branch=branch, disbursed_on=MARCH)
     last_month_end = previous_month_end(timezone.localdate())
-    # Through the project's app by the beat entries' names (see tests/postloan/test_tasks.py).
-    schedule = settings.CELERY_BEAT_SCHEDULE
-    snapshot = app.tasks[schedule["snapshot-month-end-nightly"]["task"]]
-    refresh = app.tasks[schedule["refresh-dashboard-nightly"]["task"]]
+    # Through the project's app by the tasks' names (see tests/postloan/test_tasks.py).
+    snapshot = app.tasks[tasks.snapshot_month_end.name]
+    refresh = app.tasks[tasks.refresh_dashboard.name]
 
     snapshot.delay()
     run = wait_for(
@@ -1342,16 +1333,11 @@ def test_the_nightly_tasks_keep_the_last_month_end_and_refresh_on_a_real_worker(
     assert "snapshot_month_end" in celery_worker.output()
 
 
-def test_the_dashboard_is_refreshed_after_the_nights_classification_and_planning():
-    schedule = settings.CELERY_BEAT_SCHEDULE
-
-    def at(entry):
-        crontab = schedule[entry]["schedule"]
-        return (min(crontab.hour), min(crontab.minute))
-
-    assert at("snapshot-month-end-nightly") < at("classify-portfolio-nightly")
-    assert at("refresh-dashboard-nightly") > at("schedule-inspections-nightly")
-    assert at("refresh-dashboard-nightly") > at("early-warnings-nightly")
+def test_the_dashboard_is_refreshed_after_the_nights_other_steps_and_needs_them():
+    names = [step.name for step in nightly.STEPS]
+    assert names.index("snapshot_month_end") < names.index("classify_portfolio")
+    assert names[-1] == "refresh_dashboard"
+    assert set(nightly.STEPS_BY_NAME["refresh_dashboard"].needs) == set(names[:-1])
 
 
 def test_the_command_keeps_a_month_end_once_and_says_so(officer, product, branch):

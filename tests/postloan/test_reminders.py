@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 
 from config.celery import app
-from postloan import tasks
+from postloan import nightly, tasks
 from postloan.models import Inspection, InspectionPolicyRule, ReminderDigest
 from postloan.reminders import RemindersNotSent, send_inspection_reminders
 from tests.postloan.helpers import book, restore_default_inspection_policy, set_tier
@@ -151,31 +151,17 @@ def test_a_digest_the_mail_server_refused_is_sent_by_the_next_run(
 # --- Beat and the worker ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("entry", "task", "schedule"),
-    [
-        (
-            "schedule-inspections-nightly",
-            tasks.schedule_inspections,
-            crontab(hour=2, minute=0),
-        ),
-        (
-            "inspection-reminders-morning",
-            tasks.send_inspection_reminders,
-            crontab(hour=7, minute=30),
-        ),
-    ],
-)
-def test_beat_runs_the_planning_at_night_and_the_reminders_in_the_morning(entry, task, schedule):
-    beat = settings.CELERY_BEAT_SCHEDULE[entry]
-    assert beat["task"] == task.name
-    assert beat["schedule"] == schedule
+def test_beat_sends_the_reminders_in_the_morning_and_the_planning_runs_in_the_nights_chain():
+    beat = settings.CELERY_BEAT_SCHEDULE["inspection-reminders-morning"]
+    assert beat["task"] == tasks.send_inspection_reminders.name
+    assert beat["schedule"] == crontab(hour=7, minute=30)
     app.loader.import_default_modules()
     assert beat["task"] in app.tasks
-    # The planning runs after the nightly classification, so that it follows tonight's tiers.
-    classification = settings.CELERY_BEAT_SCHEDULE["classify-portfolio-nightly"]["schedule"]
-    planning = settings.CELERY_BEAT_SCHEDULE["schedule-inspections-nightly"]["schedule"]
-    assert max(classification.hour) < min(planning.hour)
+    assert tasks.schedule_inspections.name in app.tasks
+    # The planning runs after the night's classification, so that it follows tonight's tiers.
+    names = [step.name for step in nightly.STEPS]
+    assert names.index("classify_portfolio") < names.index("schedule_inspections")
+    assert "classify_portfolio" in nightly.STEPS_BY_NAME["schedule_inspections"].needs
 
 
 @pytest.mark.celery
@@ -192,8 +178,8 @@ def test_the_worker_plans_the_month_and_sends_the_reminders(
     set_tier(loan, "doubtful")
     today = timezone.localdate()
     month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    # when beat's entry is sent by name to the worker
-    app.send_task(settings.CELERY_BEAT_SCHEDULE["schedule-inspections-nightly"]["task"])
+    # when the planning task is sent by name to the worker
+    app.send_task(tasks.schedule_inspections.name)
     # then the month's two visits are planned for the loan
     visits = wait_for(
         lambda: (

@@ -18,6 +18,7 @@ class Command(AuditedCommand):
         )
 
     def handle(self, *args, **options):
+        batch.batch_session()
         try:
             run = batch.classify_portfolio(as_of=options["as_of"], trigger="command")
         except batch.RunInProgress as busy:
