@@ -3,9 +3,11 @@ import format (docs/import-format.md).
 
 Per loan: for the date of the latest classification run that updated the loans' state,
 the state itself (postloan_loanriskstate); for another date, the positions computed as of
-that date with the adjustment then in force (as the month-end snapshot does). A date that
-has no completed run is classified first (a past date only computes). Rows stream from a
-server-side cursor into CSV or a write-only workbook, so memory stays flat.
+that date with the adjustment then in force (as the month-end snapshot does), in the
+export's own transaction and only for the loans exported. An export only reads: it never
+runs or records a classification, changes no state and raises no flag, so anyone who may
+export can ask for any date as often as they like (a GET starts no book-wide work). Rows
+stream from a server-side cursor into CSV or a write-only workbook, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from loans.importing import TABLE_ORDER, TABLES
 
@@ -51,77 +52,6 @@ def neutralise(value):
 
 
 # --- Per loan -----------------------------------------------------------------------------------
-
-
-def ensure_classified(as_of: date):
-    """The completed classification run for `as_of`, running it first when there is none."""
-    from postloan.batch import classify_portfolio
-    from postloan.models import ClassificationRun
-
-    run = ClassificationRun.objects.filter(
-        as_of=as_of, status=ClassificationRun.Status.COMPLETED
-    ).first()
-    return run or classify_portfolio(as_of=as_of, trigger="export")
-
-
-def _reads_state(as_of: date) -> bool:
-    from postloan.models import ClassificationRun
-
-    latest = (
-        ClassificationRun.objects.filter(
-            status=ClassificationRun.Status.COMPLETED, updated_state=True
-        )
-        .order_by("-as_of")
-        .values_list("as_of", flat=True)
-        .first()
-    )
-    return latest == as_of
-
-
-def _computed_positions(cursor, as_of: date) -> None:
-    """export_positions: each loan's position and tiers as of a date that is not the state's."""
-    from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, fewer_payments_before, positions_sql
-    from postloan.models import ProvisionRate
-
-    params = {"as_of": as_of, "lo": 0, "hi": 2**62}
-    cursor.execute("DROP TABLE IF EXISTS export_raw, export_adjustment, export_positions")
-    cursor.execute(
-        "CREATE TEMP TABLE export_raw ON COMMIT DROP AS "
-        + positions_sql(
-            use_cached_payments=as_of >= timezone.localdate(),
-            from_earlier=as_of < timezone.localdate() and fewer_payments_before(cursor, as_of),
-        ),
-        params,
-    )
-    cursor.execute(
-        """CREATE TEMP TABLE export_adjustment ON COMMIT DROP AS
-           SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
-           FROM postloan_tieradjustment
-           WHERE status IN ('approved', 'lapsed', 'superseded')
-             AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
-           ORDER BY loan_id, effective_on DESC, id DESC""",
-        params,
-    )
-    rates = ", ".join(f"('{tier}', {pct})" for tier, pct in ProvisionRate.as_dict().items())
-    cursor.execute(
-        f"""CREATE TEMP TABLE export_positions ON COMMIT DROP AS
-            SELECT q.loan_id, q.final_tier AS tier, q.quantitative_tier, q.consecutive_missed,
-                   q.days_past_due, q.outstanding_principal, q.overdue_amount,
-                   ROUND(q.outstanding_principal * r.percent / 100, 2) AS provision
-            FROM (
-                SELECT p.*, qt.quantitative_tier,
-                       CASE WHEN a.loan_id IS NULL
-                                 OR {_rank("qt.quantitative_tier")} > GREATEST(
-                                     {_rank("a.proposed_tier")}, {_rank("a.quantitative_tier")})
-                            THEN qt.quantitative_tier ELSE a.proposed_tier END AS final_tier
-                FROM export_raw p
-                CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
-                LEFT JOIN export_adjustment a ON a.loan_id = p.loan_id
-            ) q
-            JOIN (VALUES {rates}) AS r(tier, percent) ON r.tier = q.final_tier"""
-    )
-    cursor.execute("CREATE UNIQUE INDEX ON export_positions (loan_id)")
-    cursor.execute("ANALYZE export_positions")
 
 
 def _visible_sql(visible) -> tuple[str, list]:
@@ -185,14 +115,29 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
 
 def per_loan_rows(*, as_of: date, visible=None) -> Iterator[tuple]:
     """Every loan disbursed by `as_of` (of `visible`, a Loan queryset, when given)."""
-    ensure_classified(as_of)
+    from postloan.batch import computed_positions, latest_state_date
+
     with transaction.atomic():
-        from_state = _reads_state(as_of)
+        from_state = latest_state_date() == as_of
         if not from_state:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL work_mem = '256MB'")
-                _computed_positions(cursor, as_of)
+                loan_filter = ""
+                if visible is not None:
+                    # Only the loans exported are computed: an officer's book, not the company's.
+                    where, params = _visible_sql(visible)
+                    cursor.execute("DROP TABLE IF EXISTS export_visible")
+                    cursor.execute(
+                        "CREATE TEMP TABLE export_visible ON COMMIT DROP AS "
+                        f"SELECT l.id FROM loans_loan l WHERE true {where}",
+                        params,
+                    )
+                    cursor.execute("ANALYZE export_visible")
+                    loan_filter = "IN (SELECT id FROM export_visible)"
+                computed_positions(
+                    cursor, as_of=as_of, table="export_positions", loan_filter=loan_filter
+                )
         sql, params = per_loan_query(as_of, from_state=from_state, visible=visible)
         yield from _stream(sql, params)
 

@@ -1,8 +1,9 @@
 """Portfolio import in the browser (admins and risk managers), and the per-loan export.
 
-Upload → the files are kept under MEDIA_ROOT/imports/<random token> (the token in the
-session) → preview: a dry run showing what would be created or updated and every error →
-"Confirm import" runs the real import from the kept files and shows the result.
+Upload (with the cut-over date, default today) → the files are kept under
+MEDIA_ROOT/imports/<random token> (the token and the date in the session) → preview: a dry
+run as of that date showing what would be created or updated and every error → "Confirm
+import" runs the real import from the kept files, as of the same date, and shows the result.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from common.roles import manages_risk, role_required
 from loans.exporting import (
     PER_LOAN_HEADER,
     csv_chunks,
-    ensure_classified,
     per_loan_rows,
     write_xlsx,
 )
-from loans.importing import TABLE_ORDER, TABLES, import_portfolio
+from loans.import_template import template_sheets
+from loans.importing import TABLE_ORDER, TABLES, cut_over_problem, import_portfolio
 from loans.selectors import loans_visible_to
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -66,6 +67,24 @@ class ImportUploadForm(forms.Form):
         ),
         widget=MultipleFileInput(attrs={"accept": ".csv,.xlsx", "multiple": True}),
     )
+    as_of = forms.DateField(
+        label=gettext_lazy("Cut-over date"),
+        required=False,
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=gettext_lazy(
+            "The files are the book as it stood at the end of this day: no date in them may be "
+            "later, and the import classifies the loans and plans their inspections as of it. "
+            "Empty: today."
+        ),
+    )
+
+    def clean_as_of(self):
+        as_of = self.cleaned_data["as_of"] or timezone.localdate()
+        problem = cut_over_problem(as_of)
+        if problem:
+            raise forms.ValidationError(problem)
+        return as_of
 
     def clean_files(self):
         files = self.cleaned_data["files"]
@@ -146,7 +165,11 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             with open(folder / name, "wb") as out:
                 for chunk in upload.chunks():
                     out.write(chunk)
-        request.session[SESSION_KEY] = {"token": token, "workbook": workbook}
+        request.session[SESSION_KEY] = {
+            "token": token,
+            "workbook": workbook,
+            "as_of": form.cleaned_data["as_of"].isoformat(),
+        }
         return redirect("loans:import_preview")
     return render(
         request,
@@ -168,7 +191,7 @@ def import_preview(request: HttpRequest) -> HttpResponse:
         messages.info(request, _("The uploaded files were discarded."))
         return redirect("loans:import")
     confirm = request.method == "POST" and request.POST.get("action") == "confirm"
-    result = import_portfolio(path, dry_run=not confirm, label=label or None)
+    result = import_portfolio(path, dry_run=not confirm, label=label or None, as_of=_as_of(request))
     done = confirm and result.ok
     if done:
         _discard(request)
@@ -185,36 +208,23 @@ def import_preview(request: HttpRequest) -> HttpResponse:
     )
 
 
-# An example row per table: the template shows the format by example.
-TEMPLATE_EXAMPLES = {
-    "products": ["GUAR", "担保贷", "6", "24", "10000.00", "1000000.00", "3", "36",
-                 "equal_installment;equal_principal", "0", "1", "false", "3", "false",
-                 "500000.00", "false", ""],
-    "officers": ["wang.qiang", "王强", "FZ01"],
-    "borrowers": ["KH-0001", "person", "王建国", "35010219850615001X", "13800138000",
-                  "福州市鼓楼区五四路1号", "茶叶批发", "", "", "20000.00", "", "normal"],
-    "guarantors": ["DB-0001", "person", "李秀英", "35010219800312002X", "13900139000",
-                   "福州市鼓楼区湖东路2号"],
-    "groups": ["LB-0001", "KH-0001", "鼓楼三户联保小组", "JOINT", "2025-03-01"],
-    "loans": ["DK-0001", "KH-0001", "GUAR", "120000.00", "12", "12", "2025-01-15",
-              "equal_installment", "wang.qiang", "wang.qiang", "", "", "", "FZ01", "经营周转"],
-    "schedule": ["DK-0001", "1", "2025-02-15", "10000.00", "1200.00"],
-    "guarantees": ["DK-0001", "DB-0001", "2025-01-15", ""],
-    "repayments": ["DK-0001", "2025-02-14", "10661.85", "YH20250214001", "bank_transfer", ""],
-    "collateral": ["DK-0001", "real_estate", "鼓楼区五四路1号房产", "800000.00", "2025-01-10",
-                   "appraisal", "", "registry", "", "held", "", "", "", "", "", "", ""],
-}  # fmt: skip
+def _as_of(request: HttpRequest) -> date:
+    """The cut-over date chosen with the kept upload (today for an upload kept before the
+    date was asked)."""
+    saved = request.session.get(SESSION_KEY) or {}
+    try:
+        return date.fromisoformat(saved.get("as_of") or "")
+    except ValueError:
+        return timezone.localdate()
 
 
 @role_required(manages_risk)
 @require_GET
 def import_template(request: HttpRequest) -> HttpResponse:
-    """A workbook with each table's headers and one example row."""
+    """A workbook with each table's columns and a small example book that imports as it is
+    (loans.import_template)."""
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-    sheets = [
-        (name, TABLES[name].column_names, [tuple(TEMPLATE_EXAMPLES[name])]) for name in TABLE_ORDER
-    ]
-    write_xlsx(handle, sheets, neutralise_text=False)
+    write_xlsx(handle, template_sheets(timezone.localdate()), neutralise_text=False)
     handle.seek(0)
     return FileResponse(
         handle,
@@ -226,9 +236,11 @@ def import_template(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def loan_export(request: HttpRequest) -> HttpResponse:
-    """The per-loan export of the loans the user may see, as classified on a date."""
-    from postloan.batch import RunInProgress  # post-loan work builds on loans
+    """The per-loan export of the loans the user may see, as classified on a date.
 
+    Read-only whatever the date: another date than the state's is computed for the
+    user's loans in the export's transaction (loans.exporting), never classified and
+    recorded, so a GET starts no book-wide work."""
     today = timezone.localdate()
     try:
         as_of = date.fromisoformat(request.GET.get("as_of") or today.isoformat())
@@ -236,13 +248,6 @@ def loan_export(request: HttpRequest) -> HttpResponse:
         as_of = today
     as_of = min(as_of, today)
     visible = loans_visible_to(request.user)
-    try:
-        ensure_classified(as_of)  # before the response starts: a failure is still a page
-    except RunInProgress:
-        messages.warning(
-            request, _("A classification run is in progress; export again in a few minutes.")
-        )
-        return redirect("loans:list")
     filename = f"portfolio-{as_of.isoformat()}"
     if request.GET.get("format") == "xlsx":
         handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
