@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from common.calendar import working_day_calendar
 from common.models import BusinessSettings
+from postloan.batch import computed_positions, latest_state_date
 from postloan.models import TIER_VALUES, InspectionPolicyRule, PlanningRun
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class ScheduleResult:
     sampled: int = 0
     replanned: int = 0
     completed: int = 0
+    # The date of the state when the tiers were computed as of `as_of` instead (a date
+    # before the latest classification run); None when planned from the current state.
+    state_as_of: date | None = None
     details: dict = field(default_factory=dict)
 
 
@@ -59,7 +63,8 @@ def month_bounds(day: date) -> tuple[date, date]:
 # Each active loan's planning inputs: its key to the policy (tier; product, repayment method
 # and collateral kinds held, as far as some rule names them; how many of the rules' amount
 # thresholds its outstanding principal reaches), its managing officer and whether periods
-# are missed.
+# are missed. The tier, balance and missed periods come from {state}: the current state, or
+# for a date before it the positions computed as of that date (see schedule_inspections).
 INPUTS_SQL = """
 SELECT l.id AS loan_id, l.managing_officer_id AS officer_id, s.tier,
        CASE WHEN l.product_id = ANY(%(products)s) THEN l.product_id ELSE 0 END AS product_key,
@@ -69,7 +74,7 @@ SELECT l.id AS loan_id, l.managing_officer_id AS officer_id, s.tier,
        width_bucket(s.outstanding_principal, %(thresholds)s::numeric[]) AS band,
        s.consecutive_missed > 0 AS missed
 FROM loans_loan l
-JOIN postloan_loanriskstate s ON s.loan_id = l.id
+JOIN {state} s ON s.loan_id = l.id
 LEFT JOIN (SELECT c.loan_id,
                   bit_or(1 << (array_position(%(kinds)s::text[], c.kind::text) - 1)) AS mask
            FROM loans_collateral c
@@ -429,6 +434,13 @@ def schedule_inspections(
     A portfolio-wide run after another one of the same month under the same policy
     re-plans only the loans whose planning inputs changed since (and those that closed);
     `full=True` re-plans every loan whatever came before.
+
+    A portfolio-wide run dated before the latest classification run plans from the loans'
+    tiers, balances and missed periods as of `as_of`, computed as that day's classification
+    decided them (postloan.batch.computed_positions), never from today's state: a past
+    month is planned as it stood. The rest is as it is now: the loans' officers, which
+    loans are active, the open flags and handovers. Re-planning some loans after an event
+    (`loan_ids`) follows the current state.
     """
     as_of = as_of or timezone.localdate()
     month_start, month_end = month_bounds(as_of)
@@ -453,6 +465,12 @@ def schedule_inspections(
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        state = "postloan_loanriskstate"
+        if portfolio:
+            state_as_of = latest_state_date()
+            if state_as_of is not None and as_of < state_as_of:
+                computed_positions(cursor, as_of=as_of, table="sched_state")
+                state, result.state_as_of = "sched_state", state_as_of
         _work_tables(cursor)
         keys, policy = _policy_keys(cursor)
         params.update(keys)
@@ -462,14 +480,14 @@ def schedule_inspections(
         incremental = portfolio and not full
         rules = "sched_rule"
         if incremental:
-            cursor.execute(CHANGED_SQL.format(loan_filter=""), params)
+            cursor.execute(CHANGED_SQL.format(loan_filter="", state=state), params)
             cursor.execute(CHANGED_RULES_SQL, params)
         elif portfolio:
             cursor.execute("TRUNCATE postloan_plannedloan")
-            cursor.execute(FULL_PLAN_SQL.format(loan_filter=""), params)
+            cursor.execute(FULL_PLAN_SQL.format(loan_filter="", state=state), params)
             rules = PLANNED_RULES
         else:
-            cursor.execute(RULES_SQL.format(loan_filter=loan_filter), params)
+            cursor.execute(RULES_SQL.format(loan_filter=loan_filter, state=state), params)
         result.replanned = cursor.rowcount
         cursor.execute(
             "ANALYZE sched_rule" if rules == "sched_rule" else "ANALYZE postloan_plannedloan"

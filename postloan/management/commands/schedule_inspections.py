@@ -1,11 +1,16 @@
 from datetime import date
 
 from common.management.base import AuditedCommand
+from postloan.batch import batch_session
 from postloan.scheduling import schedule_inspections
 
 
 class Command(AuditedCommand):
-    help = "Plan the inspections of the month of a date (default today) for every active loan."
+    help = (
+        "Plan the inspections of the month of a date (default today) for every active loan. "
+        "A date before the latest classification run is planned from the tiers as of that "
+        "date, computed, not from today's."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", type=date.fromisoformat, default=None)
@@ -17,7 +22,13 @@ class Command(AuditedCommand):
         )
 
     def handle(self, *args, **options):
+        batch_session()
         result = schedule_inspections(as_of=options["as_of"], full=options["full"])
+        if result.state_as_of is not None:
+            self.stdout.write(
+                f"the tiers as of {result.as_of} were computed for the planning "
+                f"(the current state is as of {result.state_as_of})"
+            )
         self.stdout.write(
             f"planned inspections as of {result.as_of}: {result.replanned} loan(s) re-planned, "
             f"{result.created} created, "
