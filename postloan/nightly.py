@@ -189,7 +189,8 @@ def run_next_step(*, worker: str = "") -> NightStep | None:
     except Exception as error:
         _record_failure(step, error)
     else:
-        _record(step, status=NightStep.Status.COMPLETED, result=outcome)
+        # An earlier attempt's interruption is in the log; the record shows the outcome.
+        _record(step, status=NightStep.Status.COMPLETED, result=outcome, error="")
         logger.info("night %s: step %s completed: %s", as_of, step.name, outcome)
     step.refresh_from_db()
     return step

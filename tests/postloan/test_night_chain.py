@@ -15,12 +15,12 @@ import pytest
 from celery.schedules import crontab
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 from django.db.models.functions import Now
 from django.urls import reverse
 
 from config.celery import app
-from postloan import nightly, tasks
+from postloan import batch, nightly, tasks
 from postloan.models import (
     ClassificationRun,
     NightRun,
@@ -203,6 +203,39 @@ def test_a_step_lost_on_its_last_attempt_fails_and_its_dependants_are_not_run(
     assert "gave up after 2 attempts" in snapshot.error
     assert NightStep.objects.get(name="refresh_dashboard").blocked_by == "snapshot_month_end"
     assert NightRun.objects.get().status == "failed"
+
+
+def test_a_step_interrupted_by_a_passing_fault_is_resumed_not_failed(
+    officer, product, branch, monkeypatch
+):
+    # given another classification holding the lock longer than the night waits for it
+    loan = _loan(officer, product, branch)
+    monkeypatch.setattr(batch, "LOCK_WAIT", "1s")
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [batch.LOCK_KEY])
+        nightly.night_start(as_of=NIGHT, trigger="beat")
+        out = StringIO()
+        call_command("run_night", "--as-of", NIGHT.isoformat(), stdout=out)
+    finally:
+        other.close()
+    # then the step is left to be resumed, with what interrupted it, and nothing after it ran
+    step = NightStep.objects.get(name="classify_portfolio")
+    assert (step.status, step.attempts, step.lease) == ("running", 1, None)
+    assert step.error == "RunInProgress: another classification run held the lock for 1s"
+    assert _steps()[2:] == [(name, "pending") for name in STEP_NAMES[2:]]
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .startswith(f"night {NIGHT}: classify_portfolio interrupted (RunInProgress")
+    )
+    # when the watchdog's stale period has passed, the next attempt completes the night
+    _age("classify_portfolio", seconds=3600)
+    assert [step.name for step in _run_here()] == STEP_NAMES[1:]
+    step.refresh_from_db()
+    assert (step.status, step.attempts, step.error) == ("completed", 2, "")
+    assert risk(loan).tier == "special_mention"
 
 
 def test_the_watchdog_queues_a_chain_that_stalled_between_steps(db, settings):

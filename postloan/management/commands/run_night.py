@@ -50,6 +50,12 @@ class Command(AuditedCommand):
             line = f"night {step.night.as_of}: {step.name} {step.status}"
             if step.status == NightStep.Status.FAILED:
                 line += f": {step.error}"
+            if step.status == NightStep.Status.RUNNING:  # interrupted, to be resumed
+                self.stdout.write(
+                    f"night {step.night.as_of}: {step.name} interrupted ({step.error}); "
+                    "the watchdog resumes it, or run this again in a few minutes"
+                )
+                return
             self.stdout.write(line)
         night.refresh_from_db()
         running = (
