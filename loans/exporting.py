@@ -55,8 +55,10 @@ def neutralise(value):
 
 
 def _visible_sql(visible) -> tuple[str, list]:
-    if visible is None:
+    if visible is None or not visible.query.where:  # the whole book
         return "", []
+    if visible.query.is_empty():  # Loan.objects.none(): a user who may see no loan
+        return "AND false", []
     sql, params = visible.values("pk").query.sql_with_params()
     return f"AND l.id IN ({sql})", list(params)
 
@@ -124,9 +126,9 @@ def per_loan_rows(*, as_of: date, visible=None) -> Iterator[tuple]:
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL work_mem = '256MB'")
                 loan_filter = ""
-                if visible is not None:
+                where, params = _visible_sql(visible)
+                if where:
                     # Only the loans exported are computed: an officer's book, not the company's.
-                    where, params = _visible_sql(visible)
                     cursor.execute("DROP TABLE IF EXISTS export_visible")
                     cursor.execute(
                         "CREATE TEMP TABLE export_visible ON COMMIT DROP AS "
