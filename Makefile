@@ -6,20 +6,32 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DEV_INSTALLED := $(VENV)/.installed-dev
 
-.PHONY: run test install browser lint format messages check-translations clean-data
+.PHONY: run test install install-dev browser lint format messages check-translations clean-data
 
 run: install
 	$(BIN)/python -m devtools run
 
-test: install browser
+test: install-dev browser
 	$(BIN)/python -m devtools test $(PYTEST_ARGS)
 
+# `make run` needs only the portal's packages; the test tools (Playwright, Hypothesis, ruff…)
+# come with the first `make test`. Reinstalled whenever the dependency list or the lock changes.
 install: $(INSTALLED)
+install-dev: $(DEV_INSTALLED)
 
-# Reinstall whenever the dependency list or the lock changes.
 $(INSTALLED): pyproject.toml requirements/constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Daihou: installing the portal's Python packages into $(VENV) (when they change) ..."
+	@started=$$(date +%s); \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements/constraints.txt . && \
+	echo "  packages installed ($$(( $$(date +%s) - started )) s)"
+	touch $@
+
+$(DEV_INSTALLED): $(INSTALLED)
+	@echo "Daihou: installing the test tools into $(VENV) ..."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-c requirements/constraints.txt ".[dev]"
 	touch $@
@@ -35,11 +47,11 @@ browser:
 			echo "WARNING: chromium not found; browser tests will be skipped (sudo apt-get install chromium)"; \
 		fi; }
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

@@ -3,10 +3,14 @@ import logging
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import caches
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.template import loader
+from django.templatetags.static import static
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_GET
 
 from common import roles
@@ -68,3 +72,24 @@ def _redis_status() -> str:
     """Redis as the cache sees it (the Celery broker is the same server, REDIS_URL)."""
     backend = caches["default"]
     return "ok" if isinstance(backend, ResilientRedisCache) and backend.ping() else "down"
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and tools ask for whatever the page links, from static."""
+    return redirect(static("favicon.ico"))
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The portal's 500 page, in its layout and the request's language.
+
+    Rendered with the request and its CSRF token only (the language switcher needs both):
+    the context processors are not run, since what failed may be the database they read.
+    """
+    template = loader.get_template("500.html")
+    return HttpResponseServerError(
+        template.render({"request": request, "csrf_token": get_token(request)})
+    )

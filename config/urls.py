@@ -15,6 +15,7 @@ admin.site.index_title = _("Records")
 urlpatterns = [
     path("", common_views.home, name="home"),
     path("healthz", common_views.healthz, name="healthz"),
+    path("favicon.ico", common_views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
@@ -34,3 +35,6 @@ urlpatterns = [
     path("risk/", include("postloan.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
+
+# The portal's own error page, rendered without the context processors (server_error).
+handler500 = "common.views.server_error"

@@ -156,7 +156,9 @@ class EmbeddedPostgres:
             text=True,
         ).stdout.strip()
         if not exists:
-            subprocess.run([*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True)
+            subprocess.run(
+                [*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True, capture_output=True
+            )
 
     @property
     def url(self) -> str:

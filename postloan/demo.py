@@ -11,7 +11,7 @@ from postloan.models import ClassificationRun, LoanRiskState, TierAdjustment
 
 
 @transaction.atomic
-def _adjustments(stdout) -> None:
+def _adjustments() -> int:
     officer = User.objects.get(username="officer")
     risk = User.objects.get(username="risk")
     second = User.objects.get(username="risk2")  # maker-checker: not the proposer
@@ -22,7 +22,7 @@ def _adjustments(stdout) -> None:
         loan__status="active",
     ).select_related("loan")[:2]
     if len(normal) < 2:
-        return
+        return 0
     waiting, approved = normal[0].loan, normal[1].loan
     services.adjustment_propose(
         loan=waiting,
@@ -41,9 +41,10 @@ def _adjustments(stdout) -> None:
     services.adjustment_decide(
         adjustment=proposal, approve=True, comment="同意,加强跟踪。", by=second
     )
+    return 2
 
 
-def _field_work(stdout) -> None:
+def _field_work() -> str:
     """Plan the month, report one visit, and leave a collection plan for the supervisor."""
     from datetime import datetime, time, timedelta
 
@@ -53,7 +54,7 @@ def _field_work(stdout) -> None:
     from postloan.models import Inspection, InspectionReport
     from postloan.scheduling import schedule_inspections
 
-    schedule_inspections()
+    planned = schedule_inspections()
     officer = User.objects.get(username="officer")
     today = timezone.localdate()
     inspection = (
@@ -92,10 +93,11 @@ def _field_work(stdout) -> None:
                 },
             ],
         )
-        stdout.write("Reported one visit and proposed a collection plan.")
+        return f"{planned.created} inspections planned, one visit reported, one plan proposed"
+    return f"{planned.created} inspections planned"
 
 
-def _history(stdout) -> None:
+def _history() -> str:
     """Month-end snapshots of the last six months, so the dashboard has trends."""
     from django.utils import timezone
 
@@ -109,15 +111,18 @@ def _history(stdout) -> None:
     for month_end in sorted(ends):
         snapshot_portfolio(month_end=month_end)
     refresh_dashboard()
-    stdout.write("Kept six month-end snapshots for the dashboard.")
+    return "six month-end snapshots, summaries refreshed"
 
 
-def load(stdout) -> None:
+def load(steps) -> None:
     if ClassificationRun.objects.exists() or not Loan.objects.exists():
+        steps.write(f"{steps.indent}Classification, inspections, dashboard: already loaded")
         return
-    run = batch.classify_portfolio(trigger="demo")
-    stdout.write(f"Classified {run.loans_seen} loans: {run.changed} tier changes.")
-    if not TierAdjustment.objects.exists():
-        _adjustments(stdout)
-    _field_work(stdout)
-    _history(stdout)
+    with steps.step("Classification") as step:
+        run = batch.classify_portfolio(trigger="demo")
+        adjusted = 0 if TierAdjustment.objects.exists() else _adjustments()
+        step.summary = f"{run.loans_seen} loans, {run.changed} tier changes, {adjusted} proposals"
+    with steps.step("Inspection plan and field work") as step:
+        step.summary = _field_work()
+    with steps.step("Dashboard history") as step:
+        step.summary = _history()
