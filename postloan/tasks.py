@@ -51,14 +51,16 @@ def watch_night() -> bool:
 
 
 # --- Each step alone, for backfills and re-planning (the night runs them through the chain) ----
+# Their connections get the batch timeouts too (postloan.batch.BATCH_SESSION_SQL).
 
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=300)
 def classify_portfolio(self, as_of: str | None = None) -> dict:
     """A classification (the night's runs in the chain). Rerunning completes a killed run."""
+    batch.batch_session()
     try:
         run = batch.classify_portfolio(
-            as_of=date.fromisoformat(as_of) if as_of else None, trigger="beat"
+            as_of=date.fromisoformat(as_of) if as_of else None, trigger="task"
         )
     except batch.RunInProgress as busy:
         raise self.retry(exc=busy) from busy
@@ -70,6 +72,7 @@ def schedule_inspections(as_of: str | None = None) -> dict:
     """Plan the month's inspections (after a policy change; the night's is in the chain)."""
     from postloan.scheduling import schedule_inspections as plan
 
+    batch.batch_session()
     result = plan(as_of=date.fromisoformat(as_of) if as_of else None)
     return {
         "as_of": result.as_of.isoformat(),
@@ -103,6 +106,7 @@ def snapshot_month_end() -> dict:
 
     from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
 
+    batch.batch_session()
     result = snapshot_portfolio(month_end=previous_month_end(timezone.localdate()))
     if result.created:
         # The month in progress is now measured from this snapshot: rebuild its migration
@@ -116,4 +120,5 @@ def refresh_dashboard() -> float:
     """Rebuild the dashboard's current summaries (the night's is in the chain)."""
     from postloan.dashboard import refresh_dashboard as refresh
 
+    batch.batch_session()
     return refresh()

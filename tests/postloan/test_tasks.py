@@ -54,7 +54,7 @@ def test_the_task_classifies_the_portfolio_on_a_real_worker(
         lambda: ClassificationRun.objects.filter(as_of=today, status="completed").first(),
         timeout=60,
     )
-    assert (run.trigger, run.loans_seen, run.attempts, run.updated_state) == ("beat", 1, 1, True)
+    assert (run.trigger, run.loans_seen, run.attempts, run.updated_state) == ("task", 1, 1, True)
     assert risk(loan).consecutive_missed > 7
     assert risk(loan).tier == "doubtful"
     # A backfill for a given date goes through the same task.
