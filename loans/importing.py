@@ -20,7 +20,15 @@ collateral). The import is one transaction in three passes:
    (the allocation in SQL equals loans.ledger.allocate), settle loans paid in full.
 
 A dry run does everything and rolls back, so its preview is exactly what the import would
-do. After a real import the portfolio is classified for today and inspections planned.
+do. After a real import the portfolio is classified and its inspections planned.
+
+**The cut-over date** (`as_of`, default today): the files are the book as it stood at the
+end of that day. Every date of something that happened (disbursements, repayments,
+signatures, valuations, registrations, groups formed) must be on or before it, and what the
+import itself dates — facts changed on the borrowers' timelines, reassignments, reopened
+loans, handovers (loans disbursed in the 30 days up to it), the classification and the
+month's inspections — is dated that day, not the machine's today. The nightly run
+catches up from there.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from common import idnumbers, texts
 from common.bulkload import deferred_indexes_and_keys
@@ -95,7 +103,7 @@ class Column:
     max_length: int = 255
     choices: tuple[str, ...] = ()
     positive: bool = False
-    not_future: bool = False
+    not_future: bool = False  # a fact's date: on or before the cut-over date
     minimum: int = 0
     maximum: int = 32767
     doc: str = ""
@@ -295,7 +303,7 @@ TABLES: dict[str, Table] = {
                 Column("status", "enum", default="held", choices=("held", "released", "enforced")),
                 Column("developer", max_length=120),
                 Column("expected_completion_on", "date"),
-                Column("pre_registration_on", "date"),
+                Column("pre_registration_on", "date", not_future=True),
                 Column("registration_due_on", "date"),
                 Column("completed_on", "date", not_future=True),
                 Column("registration_on", "date", not_future=True),
@@ -334,6 +342,7 @@ class TableCount:
 @dataclass
 class ImportResult:
     dry_run: bool
+    as_of: date | None = None  # the cut-over date the files were read as of
     counts: dict[str, TableCount] = field(default_factory=dict)
     derived: dict[str, int] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
@@ -488,8 +497,13 @@ class CellError(ValueError):
     pass
 
 
-def _converter(column: Column, today: str) -> Callable[[str], str | None]:
-    """A function from the cell's text to the staged text (or None), raising CellError."""
+def _after_cut_over(as_of: str) -> str:
+    return _("This date is after the cut-over date %(date)s.") % {"date": as_of}
+
+
+def _converter(column: Column, as_of: str) -> Callable[[str], str | None]:
+    """A function from the cell's text to the staged text (or None), raising CellError.
+    `as_of` is the cut-over date (YYYY-MM-DD): a fact's date may not be after it."""
     kind = column.type
     default = column.default
     dates_ok: dict[str, bool] = {}
@@ -527,8 +541,8 @@ def _converter(column: Column, today: str) -> Callable[[str], str | None]:
             dates_ok[value] = ok
         if not ok:
             raise CellError(_("Write dates as YYYY-MM-DD (for example 2025-03-31)."))
-        if column.not_future and value > today:
-            raise CellError(_("This date is in the future."))
+        if column.not_future and value > as_of:
+            raise CellError(_after_cut_over(as_of))
         return value
 
     def money(value: str) -> str | None:
@@ -631,7 +645,7 @@ def _converter(column: Column, today: str) -> Callable[[str], str | None]:
     }.get(kind, text)
 
 
-def _check_identity(cells: list, names: dict[str, int], report) -> None:
+def _check_identity(cells: list, names: dict[str, int], report, failed: set[str]) -> None:
     """Borrowers and guarantors: the identity number fits the kind (resident ID for a person,
     unified social credit code for an enterprise), checksum included."""
     if "kind" not in names or "id_number" not in names:
@@ -649,16 +663,19 @@ def _check_identity(cells: list, names: dict[str, int], report) -> None:
         report("id_number", " ".join(error.messages))
 
 
-def _check_collateral(cells: list, names: dict[str, int], report) -> None:
+def _check_collateral(cells: list, names: dict[str, int], report, failed: set[str]) -> None:
     def value(name):
         return cells[names[name]] if name in names else None
 
-    if (value("value") is None) != (value("valued_on") is None):
+    # A cell that failed its own check is empty here, but it was not left out: its error
+    # is the one to read.
+    valued = value("value") is not None, value("valued_on") is not None
+    if valued[0] != valued[1] and not failed & {"value", "valued_on"}:
         report("value", _("Give both the value and the valuation date, or neither."))
     if value("kind") == "off_plan":
         if not value("developer"):
             report("developer", _("Name the developer of the off-plan property."))
-        if value("expected_completion_on") is None:
+        if value("expected_completion_on") is None and "expected_completion_on" not in failed:
             report("expected_completion_on", _("Give the expected completion date."))
 
 
@@ -793,36 +810,72 @@ def _fast_line(table: Table, header: list[str]):
     return re.compile(",".join(parts)).fullmatch, dates
 
 
+def _quoted(names) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
 def _header(sheet: Sheet, table: Table, names: list[str], number: int, errors: _Errors):
-    """The known columns in file order (positions), or errors for the others."""
+    """The known columns in file order (positions), and whether the header is clean (no
+    blank, unknown or repeated name: the fast line check may read it).
+
+    A header that is empty, names a column the table does not have, repeats one or lacks a
+    required one is one error for the file, at the header's row, naming them all and the
+    table's columns: a misspelt header is fixed in one place, not column by column."""
     positions: dict[str, int] = {}
-    clean = True
+    unknown: list[str] = []
+    repeated: list[str] = []
     for index, name in enumerate(names):
         if not name:
-            clean = False
             continue
         if name not in table.column_names:
-            clean = False
-            errors.add(
-                sheet.label, number, name, _("Unknown column %(column)s.") % {"column": name}
-            )
+            unknown.append(name)
         elif name in positions:
-            clean = False
-            errors.add(sheet.label, number, name, _("This column appears twice."))
+            repeated.append(name)
         else:
             positions[name] = index
-    for column in table.columns:
-        if column.required and column.name not in positions:
-            errors.add(
-                sheet.label,
-                number,
-                column.name,
-                _("The column %(column)s is missing.") % {"column": column.name},
+    missing = [c.name for c in table.columns if c.required and c.name not in positions]
+    problems = []
+    if not any(names):
+        problems.append(_("The table is empty: its first row must name its columns."))
+    else:
+        if unknown:
+            problems.append(
+                ngettext(
+                    "Unknown column %(columns)s.", "Unknown columns %(columns)s.", len(unknown)
+                )
+                % {"columns": _quoted(unknown)}
             )
+        if repeated:
+            problems.append(
+                ngettext(
+                    "The column %(columns)s appears twice.",
+                    "The columns %(columns)s appear twice.",
+                    len(repeated),
+                )
+                % {"columns": _quoted(repeated)}
+            )
+        if missing:
+            problems.append(
+                ngettext(
+                    "Missing column %(columns)s.", "Missing columns %(columns)s.", len(missing)
+                )
+                % {"columns": _quoted(missing)}
+            )
+    if problems:
+        problems.append(
+            _("The columns of %(table)s are: %(columns)s (required: %(required)s).")
+            % {
+                "table": table.name,
+                "columns": ", ".join(table.column_names),
+                "required": ", ".join(c.name for c in table.columns if c.required),
+            }
+        )
+        errors.add(sheet.label, number, "", " ".join(str(p) for p in problems))
+    clean = all(names) and not unknown and not repeated
     return positions, clean
 
 
-def _stage(cursor, sheet: Sheet, errors: _Errors, today: date) -> tuple[int, set[str]]:
+def _stage(cursor, sheet: Sheet, errors: _Errors, as_of: date) -> tuple[int, set[str]]:
     """Check every cell of one table and COPY its rows; returns (rows, columns present).
 
     A CSV line whose cells all look clean (the common case in a big file) is checked by one
@@ -831,32 +884,34 @@ def _stage(cursor, sheet: Sheet, errors: _Errors, today: date) -> tuple[int, set
     table = TABLES[sheet.table]
     if sheet.sheet_name is not None:
         return _stage_rows(
-            cursor, sheet, table, _xlsx_rows(sheet.path, sheet.sheet_name), errors, today
+            cursor, sheet, table, _xlsx_rows(sheet.path, sheet.sheet_name), errors, as_of
         )
     try:
         with open(sheet.path, newline="", encoding="utf-8-sig") as handle:
-            return _stage_csv(cursor, sheet, table, handle, errors, today)
+            return _stage_csv(cursor, sheet, table, handle, errors, as_of)
     except UnicodeDecodeError:
         errors.add(sheet.label, None, "", _("The file is not UTF-8 text."))
         return 0, set()
 
 
-def _stage_csv(cursor, sheet, table, handle, errors, today) -> tuple[int, set[str]]:
+def _stage_csv(cursor, sheet, table, handle, errors, as_of) -> tuple[int, set[str]]:
     lines = iter(handle)
     header = next(csv.reader(lines), [])
     names = [h.strip().lower() for h in header]
     positions, clean = _header(sheet, table, names, 1, errors)
     columns = list(positions)
+    if not columns:  # nothing of this table to check or stage: the header's error says why
+        return sum(1 for cells in csv.reader(lines) if any(cells)), set()
     # Tables with checks across a row's cells always take the full check.
     fast = clean and table.name not in ROW_CHECKS
     match, dates = _fast_line(table, names) if fast else (None, [])
-    slow = _SlowRows(sheet, table, positions, errors, today)
+    slow = _SlowRows(sheet, table, positions, errors, as_of)
     with _Copier(cursor, table, columns) as copier:
-        count = _check_lines(lines, match, dates, slow, copier, today.isoformat())
+        count = _check_lines(lines, match, dates, slow, copier, as_of.isoformat())
     return count, set(columns)
 
 
-def _check_lines(lines, match, dates, slow: _SlowRows, copier: _Copier, today_text: str) -> int:
+def _check_lines(lines, match, dates, slow: _SlowRows, copier: _Copier, as_of_text: str) -> int:
     """Check each line (one expression for a clean one, else cell by cell) and send the
     rows to COPY in batches; returns the number of rows."""
     buffer = io.StringIO()
@@ -880,7 +935,7 @@ def _check_lines(lines, match, dates, slow: _SlowRows, copier: _Copier, today_te
                     except ValueError:
                         ok = False
                     valid_dates[value] = ok
-                if not ok or (not_future and value > today_text):
+                if not ok or (not_future and value > as_of_text):
                     found = None
                     break
         if found is not None:
@@ -903,12 +958,12 @@ def _check_lines(lines, match, dates, slow: _SlowRows, copier: _Copier, today_te
 class _SlowRows:
     """Each cell checked and converted on its own (and the row checks), in header order."""
 
-    def __init__(self, sheet: Sheet, table: Table, positions: dict[str, int], errors, today):
-        today_text = today.isoformat()
+    def __init__(self, sheet: Sheet, table: Table, positions: dict[str, int], errors, as_of):
+        as_of_text = as_of.isoformat()
         self.label = sheet.label
         self.errors = errors
         self.plan = [
-            (position, _converter(table.column(name), today_text), name)
+            (position, _converter(table.column(name), as_of_text), name)
             for name, position in positions.items()
         ]
         self.index_of = {name: i + 1 for i, name in enumerate(positions)}  # +1: row_no first
@@ -917,27 +972,32 @@ class _SlowRows:
     def write(self, buffer: io.StringIO, number: int, cells: list[str]) -> None:
         width = len(cells)
         out: list = [number]
+        failed: set[str] = set()  # the columns whose cell failed its own check
         for position, convert, name in self.plan:
             try:
                 out.append(convert(cells[position] if position < width else ""))
             except CellError as error:
                 self.errors.add(self.label, number, name, error.args[0])
                 out.append(None)
+                failed.add(name)
         if self.row_check is not None:
             self.row_check(
                 out,
                 self.index_of,
                 lambda column, message: self.errors.add(self.label, number, column, message),
+                failed,
             )
         csv.writer(buffer, lineterminator="\n").writerow(out)
 
 
-def _stage_rows(cursor, sheet, table, rows, errors, today) -> tuple[int, set[str]]:
+def _stage_rows(cursor, sheet, table, rows, errors, as_of) -> tuple[int, set[str]]:
     header_number, header = next(rows, (1, []))
     names = [h.strip().lower() for h in header]
     positions, _clean = _header(sheet, table, names, header_number, errors)
     columns = list(positions)
-    slow = _SlowRows(sheet, table, positions, errors, today)
+    if not columns:  # as for a CSV file
+        return sum(1 for _row in rows), set()
+    slow = _SlowRows(sheet, table, positions, errors, as_of)
     buffer = io.StringIO()
     count = 0
     with _Copier(cursor, table, columns) as copier:
@@ -1072,7 +1132,7 @@ def _given(table: str, name: str, present: dict[str, set[str]], fallback: str) -
     return f"COALESCE({fallback}, {_literal(column)})"
 
 
-def _resolve(cursor, present: dict[str, set[str]], today: date) -> None:
+def _resolve(cursor, present: dict[str, set[str]], as_of: date) -> None:
     """Tables of everything the import refers to, from the files or else the portal."""
     p = present
 
@@ -1207,14 +1267,14 @@ def _resolve(cursor, present: dict[str, set[str]], today: date) -> None:
                COALESCE(s.formed_on,
                         (SELECT MIN(l.disbursed_on) FROM imp_loans l
                          WHERE l.group_ref = s.group_ref),
-                        jg.formed_on, %(today)s::date) AS formed_on,
+                        jg.formed_on, %(as_of)s::date) AS formed_on,
                s.member_ref AS lead_ref
         FROM imp_groups s
         LEFT JOIN borrowers_jointgroup jg ON jg.reference = s.group_ref
         LEFT JOIN loans_loanproduct jp ON jp.id = jg.product_id
         WHERE s.group_ref <> ''
         ORDER BY s.group_ref, s.row_no""",
-        {"today": today},
+        {"as_of": as_of},
     )
     cursor.execute(
         """
@@ -1923,11 +1983,11 @@ ORDER BY 1, 2
 """
 
 
-def _run_checks(cursor, labels: dict[str, str], errors: _Errors, today: date) -> None:
+def _run_checks(cursor, labels: dict[str, str], errors: _Errors, as_of: date) -> None:
     for check in _checks():
         if errors.result.errors_omitted:
             break
-        cursor.execute(check.sql + f" LIMIT {MAX_ERRORS}", {"today": today})
+        cursor.execute(check.sql + f" LIMIT {MAX_ERRORS}", {"as_of": as_of})
         for row_no, *params in cursor.fetchall():
             errors.add(
                 labels.get(check.table, check.table), row_no, check.column, check.message(*params)
@@ -2130,7 +2190,7 @@ BORROWER_FACTS = (
 )
 
 
-def _write_parties(cursor, present, result: ImportResult, today: date) -> None:
+def _write_parties(cursor, present, result: ImportResult, as_of: date) -> None:
     """Borrowers (with the timeline of their changed facts) and guarantors."""
     p = present["borrowers"]
     given = {"mobile": "phone"}
@@ -2145,11 +2205,11 @@ def _write_parties(cursor, present, result: ImportResult, today: date) -> None:
             f"""
             INSERT INTO borrowers_borrowerfactchange (borrower_id, fact, old_value, new_value,
                 effective_on, recorded_at, recorded_by_id, note)
-            SELECT b.id, f.fact, COALESCE(f.old, ''), f.new, %(today)s, now(), NULL, 'import'
+            SELECT b.id, f.fact, COALESCE(f.old, ''), f.new, %(as_of)s, now(), NULL, 'import'
             FROM imp_borrowers s JOIN borrowers_borrower b ON b.reference = s.ref
             CROSS JOIN LATERAL (VALUES {values}) AS f(fact, old, new)
             WHERE COALESCE(f.old, '') <> f.new""",
-            {"today": today},
+            {"as_of": as_of},
         )
     columns = [
         Target("reference", "s.ref"),
@@ -2318,7 +2378,7 @@ def _new_loans(cursor) -> int:
     return cursor.rowcount
 
 
-def _write_loans(cursor, present, result: ImportResult, today: date) -> None:
+def _write_loans(cursor, present, result: ImportResult, as_of: date) -> None:
     # Managing officers that an update changes: the reassignment is recorded as in the portal.
     cursor.execute(
         """CREATE TEMP TABLE imp_reassigned ON COMMIT DROP AS
@@ -2381,9 +2441,9 @@ def _write_loans(cursor, present, result: ImportResult, today: date) -> None:
     cursor.execute(
         """INSERT INTO loans_officerassignment (loan_id, from_officer_id, to_officer_id,
                effective_on, assigned_by_id, reason, created_at)
-           SELECT loan_id, from_id, to_id, %(today)s, NULL, %(reason)s, now()
+           SELECT loan_id, from_id, to_id, %(as_of)s, NULL, %(reason)s, now()
            FROM imp_reassigned""",
-        {"today": today, "reason": CHANGED_BY_IMPORT},
+        {"as_of": as_of, "reason": CHANGED_BY_IMPORT},
     )
     cursor.execute(
         """UPDATE loans_handover h SET to_officer_id = r.to_id FROM imp_reassigned r
@@ -2395,7 +2455,7 @@ def _write_loans(cursor, present, result: ImportResult, today: date) -> None:
     )
 
 
-def _write_ledger(cursor, present, result: ImportResult, today: date) -> None:
+def _write_ledger(cursor, present, result: ImportResult, as_of: date) -> None:
     """Schedules, repayments, allocations and instalment paid amounts, loan status."""
     cursor.execute(
         """CREATE TEMP TABLE imp_sched_ids ON COMMIT DROP AS
@@ -2519,7 +2579,7 @@ def _write_ledger(cursor, present, result: ImportResult, today: date) -> None:
            ORDER BY a.repayment_id, i.id"""
     )
     result.derived[gettext_noop("allocations written")] = cursor.rowcount
-    _settle(cursor, result, today)
+    _settle(cursor, result, as_of)
 
 
 # The allocation of loans.ledger.allocate, set-based: the schedule, oldest instalment first
@@ -2581,7 +2641,7 @@ def _allocate(cursor) -> None:
         cursor.execute(statement)
 
 
-def _settle(cursor, result: ImportResult, today: date) -> None:
+def _settle(cursor, result: ImportResult, as_of: date) -> None:
     """A loan paid in full is settled on its last payment; one that no longer is, reopens."""
     cursor.execute(
         """CREATE TEMP TABLE imp_status ON COMMIT DROP AS
@@ -2602,10 +2662,10 @@ def _settle(cursor, result: ImportResult, today: date) -> None:
         """INSERT INTO loans_loanstatuschange (loan_id, from_status, to_status, effective_on,
                changed_by_id, reason, created_at)
            SELECT id, status, CASE WHEN status = 'active' THEN 'settled' ELSE 'active' END,
-                  CASE WHEN status = 'active' THEN last_paid ELSE %(today)s END, NULL,
+                  CASE WHEN status = 'active' THEN last_paid ELSE %(as_of)s END, NULL,
                   CASE WHEN status = 'active' THEN %(paid)s ELSE %(changed)s END, now()
            FROM imp_status ORDER BY id""",
-        {"today": today, "paid": texts.PAID_IN_FULL, "changed": CHANGED_BY_IMPORT},
+        {"as_of": as_of, "paid": texts.PAID_IN_FULL, "changed": CHANGED_BY_IMPORT},
     )
     cursor.execute(
         """UPDATE loans_loan l
@@ -2747,16 +2807,16 @@ def _write_collateral(cursor, present, result: ImportResult) -> None:
     )
 
 
-def _write_handovers(cursor, result: ImportResult, today: date) -> None:
-    """Loans disbursed in the last 30 days are still to be handed over (Art. 3); older
-    ones were handed over, and assigned to their officer, in the system the book comes
-    from (their history stays there)."""
+def _write_handovers(cursor, result: ImportResult, as_of: date) -> None:
+    """Loans disbursed in the 30 days up to the cut-over date are still to be handed over
+    (Art. 3); older ones were handed over, and assigned to their officer, in the system
+    the book comes from (their history stays there)."""
     from common.calendar import working_day_calendar
 
     cursor.execute(
         """SELECT DISTINCT i.disbursed_on FROM imp_loan_ids i
            WHERE i.new AND i.disbursed_on >= %(since)s""",
-        {"since": today - timedelta(days=HANDOVER_WINDOW_DAYS)},
+        {"since": as_of - timedelta(days=HANDOVER_WINDOW_DAYS)},
     )
     days = [row[0] for row in cursor.fetchall()]
     if not days:
@@ -2788,7 +2848,7 @@ def _write_handovers(cursor, result: ImportResult, today: date) -> None:
            SELECT i.id, NULL, i.managing_officer_id, i.disbursed_on, NULL, %(reason)s, now()
            FROM imp_loan_ids i
            WHERE i.new AND i.disbursed_on >= %(since)s ORDER BY i.ref""",
-        {"reason": texts.DISBURSEMENT, "since": today - timedelta(days=HANDOVER_WINDOW_DAYS)},
+        {"reason": texts.DISBURSEMENT, "since": as_of - timedelta(days=HANDOVER_WINDOW_DAYS)},
     )
 
 
@@ -2799,20 +2859,25 @@ def import_portfolio(
     path: Path | str,
     *,
     dry_run: bool = False,
-    today: date | None = None,
+    as_of: date | None = None,
     label: str | None = None,
     classify: bool = True,
 ) -> ImportResult:
-    """Import the book at `path` (a folder of CSV files or an .xlsx workbook).
+    """Import the book at `path` (a folder of CSV files or an .xlsx workbook), as it stood
+    at the end of `as_of` (the cut-over date; default today).
 
     Nothing is written when any row has an error, nor on a dry run (which does all the
     work and rolls back, so its counts are those of the real import). After a real import
-    the portfolio is classified for today and the inspections planned.
+    the portfolio is classified as of `as_of` and that month's inspections planned.
     """
     started = time.monotonic()
-    today = today or timezone.localdate()
-    result = ImportResult(dry_run=dry_run)
+    as_of = as_of or timezone.localdate()
+    result = ImportResult(dry_run=dry_run, as_of=as_of)
     errors = _Errors(result)
+    problem = cut_over_problem(as_of)
+    if problem:
+        errors.add(label or Path(path).name, None, "", problem)
+        return result
     sheets = open_source(path, errors, label=label)
     labels = {sheet.table: sheet.label for sheet in sheets}
     # The audit context names the import (within a command's or a request's, if any). It
@@ -2821,16 +2886,31 @@ def import_portfolio(
     with pghistory.context(portfolio_import=label or Path(path).name):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                _import(cursor, sheets, labels, errors, result, today=today, dry_run=dry_run)
+                _import(cursor, sheets, labels, errors, result, as_of=as_of, dry_run=dry_run)
         except ImportFailed:
             pass
     if result.ok and not dry_run and classify:
-        result.classification = _classify(today, result)
+        result.classification = _classify(as_of, result)
     result.seconds = time.monotonic() - started
     return result
 
 
-def _import(cursor, sheets, labels, errors: _Errors, result: ImportResult, *, today, dry_run):
+def cut_over_problem(as_of: date) -> str | None:
+    """Why the files cannot be the book as it stood at the end of `as_of`, or None: the
+    book of a day that is not over yet is not known."""
+    today = timezone.localdate()
+    if as_of > today:
+        return str(
+            _(
+                "The cut-over date %(date)s is in the future: give today (%(today)s) or an "
+                "earlier day."
+            )
+            % {"date": as_of.isoformat(), "today": today.isoformat()}
+        )
+    return None
+
+
+def _import(cursor, sheets, labels, errors: _Errors, result: ImportResult, *, as_of, dry_run):
     # One import at a time: two imports of the same refs would race on the checks.
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
     cursor.execute("SET LOCAL jit = off")
@@ -2838,15 +2918,15 @@ def _import(cursor, sheets, labels, errors: _Errors, result: ImportResult, *, to
     _create_staging(cursor)
     present: dict[str, set[str]] = {name: set() for name in TABLE_ORDER}
     for sheet in sheets:
-        rows, present[sheet.table] = _stage(cursor, sheet, errors, today)
+        rows, present[sheet.table] = _stage(cursor, sheet, errors, as_of)
         result.counts[sheet.table] = TableCount(rows=rows)
     for statement in STAGING_INDEXES:
         cursor.execute(statement)
     _stage_schedules(cursor, has_schedule_table="schedule" in labels)
     for name in TABLE_ORDER:
         cursor.execute(f"ANALYZE imp_{name}")
-    _resolve(cursor, present, today)
-    _run_checks(cursor, labels, errors, today)
+    _resolve(cursor, present, as_of)
+    _run_checks(cursor, labels, errors, as_of)
     if errors:
         raise ImportFailed
     try:
@@ -2856,13 +2936,13 @@ def _import(cursor, sheets, labels, errors: _Errors, result: ImportResult, *, to
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             with _first_load(cursor, result, new=_new_loans(cursor)):
                 _write_dimensions(cursor, present, result)
-                _write_parties(cursor, present, result, today)
+                _write_parties(cursor, present, result, as_of)
                 _write_groups(cursor, present, result)
-                _write_loans(cursor, present, result, today)
-                _write_ledger(cursor, present, result, today)
+                _write_loans(cursor, present, result, as_of)
+                _write_ledger(cursor, present, result, as_of)
                 _write_guarantees(cursor, present, result)
                 _write_collateral(cursor, present, result)
-                _write_handovers(cursor, result, today)
+                _write_handovers(cursor, result, as_of)
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     except DatabaseError as error:
         # A rule the checks above missed, caught by a database constraint.
@@ -2923,8 +3003,9 @@ def _first_load(cursor, result: ImportResult, *, new: int):
     return deferred_indexes_and_keys(cursor, FIRST_LOAD_TABLES, keep=FIRST_LOAD_KEEP)
 
 
-def _classify(today: date, result: ImportResult):
-    """Classify the portfolio for today, so the dashboard is right at once; plan inspections."""
+def _classify(as_of: date, result: ImportResult):
+    """Classify the portfolio as of the cut-over date, so the dashboard is right at once, and
+    plan that month's inspections; the nightly run catches up from there."""
     from postloan.batch import RunInProgress, classify_portfolio
     from postloan.scheduling import schedule_inspections
 
@@ -2937,11 +3018,32 @@ def _classify(today: date, result: ImportResult):
             "borrowers_guarantee, postloan_loanriskstate, postloan_riskflag, postloan_inspection"
         )
     try:
-        run = classify_portfolio(as_of=today, trigger="import")
+        run = classify_portfolio(as_of=as_of, trigger="import")
     except RunInProgress:
         result.notes.append(
             str(_("A classification run was in progress: the new loans are classified by it."))
         )
         return None
-    schedule_inspections(as_of=today)
+    schedule_inspections(as_of=as_of)
+    if not run.updated_state:
+        # The portal's loans are classified as of a later day (a portal already live: its
+        # night ran after the cut-over). A run dated before that one changes no state, so
+        # the new loans would wait unclassified for the next night: catch them up now, as
+        # that night would (the latest run again, and its month's planning).
+        from postloan.batch import latest_state_date
+
+        latest = latest_state_date()
+        if latest is not None and latest > as_of:
+            classify_portfolio(as_of=latest, trigger="import")
+            schedule_inspections(as_of=latest)
+            result.notes.append(
+                str(
+                    _(
+                        "The portal's loans were already classified as of %(latest)s, after the "
+                        "cut-over date: the portfolio was classified and planned as of "
+                        "%(latest)s too."
+                    )
+                    % {"latest": latest.isoformat()}
+                )
+            )
     return run

@@ -1,3 +1,6 @@
+import argparse
+from datetime import date
+
 from django.core.management.base import CommandError
 
 from common.management.base import AuditedCommand
@@ -17,9 +20,21 @@ class Command(AuditedCommand):
             action="store_true",
             help="check everything and report what would change, write nothing",
         )
+        parser.add_argument(
+            "--as-of",
+            type=_day,
+            metavar="YYYY-MM-DD",
+            help=(
+                "the cut-over date: the files are the book as it stood at the end of that day "
+                "(no date in them after it; the import's handovers, classification and "
+                "planning as of it). Default: today"
+            ),
+        )
 
     def handle(self, *args, **options):
-        result = import_portfolio(options["path"], dry_run=options["dry_run"])
+        result = import_portfolio(
+            options["path"], dry_run=options["dry_run"], as_of=options["as_of"]
+        )
         for error in result.errors:
             row = "" if error.row is None else f" row {error.row}"
             column = f" [{error.column}]" if error.column else ""
@@ -38,7 +53,10 @@ class Command(AuditedCommand):
             self.stdout.write(f"  {what}: {number}")
         for note in result.notes:
             self.stdout.write(note)
-        summary = f"{result.changed} row(s) {verb} created or updated in {result.seconds:.1f}s"
+        summary = (
+            f"{result.changed} row(s) {verb} created or updated as of {result.as_of} "
+            f"in {result.seconds:.1f}s"
+        )
         if result.classification is not None:
             run = result.classification
             summary += (
@@ -48,3 +66,10 @@ class Command(AuditedCommand):
         if result.dry_run:
             summary += " (dry run: nothing written)"
         self.stdout.write(summary)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a date as YYYY-MM-DD, not {value!r}") from None
