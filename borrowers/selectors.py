@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, Sum
 from django.http import Http404
 
@@ -20,8 +21,8 @@ from borrowers.models import (
 )
 from common import roles
 from common.money import ZERO
-from loans.models import Instalment, LoanStatus
-from loans.selectors import loans_visible_to
+from loans.models import Instalment, Loan, LoanStatus
+from loans.selectors import loans_actionable_by, loans_visible_to
 
 
 def borrowers_visible_to(user):
@@ -35,17 +36,72 @@ def borrowers_visible_to(user):
     return Borrower.objects.none()
 
 
-def borrowers_editable_by(user):
+def borrowers_actionable_by(user):
+    """The one place that decides which borrowers a user may change (edit, log, group).
+
+    Risk managers and admins act on every borrower; a loan officer on the borrowers of the
+    loans they manage, and on those they created that no other officer manages a loan of
+    (a prospect not yet booked). Seeing a borrower (an originated loan, a shared group) is
+    not enough: their managing officer's book is theirs to change.
+    """
     if roles.is_admin(user) or roles.is_risk_manager(user):
         return Borrower.objects.all()
     if roles.is_loan_officer(user):
-        managed = loans_visible_to(user).filter(managing_officer=user).values("borrower_id")
-        return Borrower.objects.filter(Q(pk__in=managed) | Q(created_by=user))
+        managed = Loan.objects.filter(managing_officer=user).values("borrower_id")
+        managed_by_others = Loan.objects.exclude(managing_officer=user).values("borrower_id")
+        return Borrower.objects.filter(
+            Q(pk__in=managed) | (Q(created_by=user) & ~Q(pk__in=managed_by_others))
+        )
     return Borrower.objects.none()
 
 
+borrowers_editable_by = borrowers_actionable_by
+
+
+def guarantors_actionable_by(user):
+    """Guarantors a user may record things on (a re-assessment): those backing a loan the
+    user may act on, those who are a borrower the user may act on, and those they created."""
+    if roles.is_admin(user) or roles.is_risk_manager(user):
+        return Guarantor.objects.all()
+    if roles.is_loan_officer(user):
+        return Guarantor.objects.filter(
+            Q(guarantees__loan__in=loans_actionable_by(user))
+            | Q(borrower__in=borrowers_actionable_by(user))
+            | Q(created_by=user)
+        ).distinct()
+    return Guarantor.objects.none()
+
+
+def beyond_reach(user, *, borrowers=(), loans=(), guarantors=()) -> list[str]:
+    """Of the borrowers, loans and guarantors a write would change, those `user` may not
+    act on, named for a message (empty: the user may act on all of them).
+
+    Every write that changes more than the object on the page (a member leaving dissolves a
+    group and turns every member's guarantees into ordinary ones) asks this about each of
+    them, not only whether the user can see the page's object. At most one query per kind.
+    """
+    refused = []
+    for queryset, objects, name in (
+        (borrowers_actionable_by(user), borrowers, lambda b: b.name),
+        (loans_actionable_by(user), loans, lambda loan: loan.reference),
+        (guarantors_actionable_by(user), guarantors, lambda g: g.name),
+    ):
+        objects = list(dict.fromkeys(objects))
+        if not objects:
+            continue
+        allowed = set(queryset.filter(pk__in=[o.pk for o in objects]).values_list("pk", flat=True))
+        refused.extend(name(o) for o in objects if o.pk not in allowed)
+    return refused
+
+
+def ensure_may_act(user, *, borrowers=(), loans=(), guarantors=()) -> None:
+    """PermissionDenied unless `user` may act on every one of these (see beyond_reach)."""
+    if beyond_reach(user, borrowers=borrowers, loans=loans, guarantors=guarantors):
+        raise PermissionDenied
+
+
 def get_borrower_for_user(user, pk: int, *, edit: bool = False) -> Borrower:
-    queryset = borrowers_editable_by(user) if edit else borrowers_visible_to(user)
+    queryset = borrowers_actionable_by(user) if edit else borrowers_visible_to(user)
     try:
         return queryset.get(pk=pk)
     except Borrower.DoesNotExist as missing:

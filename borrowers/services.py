@@ -33,9 +33,11 @@ from borrowers.models import (
     LegalStatus,
     PartyKind,
 )
+from borrowers.selectors import beyond_reach, ensure_may_act
 from common import idnumbers, texts
 from common.models import BusinessSettings
 from common.services import ConcurrentEditError
+from loans.models import Loan
 
 # Fields of a borrower a form or an import may set.
 BORROWER_FIELDS = [
@@ -142,6 +144,8 @@ def borrower_update(
     `version` is the version the user saw: if someone saved in between, the edit is
     refused rather than silently overwriting theirs.
     """
+    if by is not None:
+        ensure_may_act(by, borrowers=[borrower])
     data = {k: v for k, v in data.items() if k in BORROWER_FIELDS and k != "kind"}
     current = Borrower.objects.select_for_update().get(pk=borrower.pk)
     if current.version != version:
@@ -282,8 +286,15 @@ def guarantor_assess(
     enterprise_status: str = "",
     note: str = "",
     by=None,
+    authorised: bool = False,
 ) -> GuarantorAssessment:
-    """Record a re-assessment; mark it when capacity fell since the previous one."""
+    """Record a re-assessment; mark it when capacity fell since the previous one.
+
+    `authorised`: the caller has already decided that `by` may record it (an inspection
+    report's author, whose right to the report was checked by the report's own rule).
+    """
+    if by is not None and not authorised:
+        ensure_may_act(by, guarantors=[guarantor])
     errors = {}
     if assessed_on > timezone.localdate():
         errors["assessed_on"] = [_("An assessment cannot be dated in the future.")]
@@ -486,6 +497,8 @@ def group_form(
 ) -> JointGroup:
     """Form a joint-guarantee group (联保小组) of at least the product's minimum size."""
     members = list(dict.fromkeys(members))  # no one twice
+    if by is not None:
+        ensure_may_act(by, borrowers=members)
     lead = lead or (members[0] if members else None)
     errors: dict[str, list] = {}
     if not name.strip():
@@ -533,6 +546,13 @@ def group_form(
 @transaction.atomic
 def group_add_member(*, group: JointGroup, borrower: Borrower, joined_on: date, by=None):
     group = JointGroup.objects.select_for_update().get(pk=group.pk)
+    current = [
+        m.borrower
+        for m in group.memberships.filter(left_on__isnull=True).select_related("borrower")
+    ]
+    if by is not None:
+        # The newcomer joins, and every member takes on guaranteeing the newcomer's loans.
+        ensure_may_act(by, borrowers=[borrower, *current])
     if not group.is_active:
         raise ValidationError({"borrower": [_("The group is dissolved.")]})
     problems = _member_errors(group.product, [borrower], group=group)
@@ -543,10 +563,6 @@ def group_add_member(*, group: JointGroup, borrower: Borrower, joined_on: date, 
     if not problems:
         # A bigger group means every member backs one more loan: the cap applies as when
         # the group was formed, or adding members one by one would get round it.
-        current = [
-            m.borrower
-            for m in group.memberships.filter(left_on__isnull=True).select_related("borrower")
-        ]
         problems.extend(
             _guarantee_cap_errors([*current, borrower], group_size=len(current) + 1, group=group)
         )
@@ -572,7 +588,11 @@ def group_member_leave(
     cross-guarantees stay in force as ordinary guarantees (the contracts were signed),
     and each remaining member's limit falls back to the ordinary rule."""
     group = JointGroup.objects.select_for_update().get(pk=membership.group_id)
-    membership = GroupMembership.objects.select_for_update().get(pk=membership.pk)
+    membership = (
+        GroupMembership.objects.select_for_update().select_related("borrower").get(pk=membership.pk)
+    )
+    if by is not None:
+        ensure_may_act(by, borrowers=[membership.borrower])
     errors = {}
     if membership.left_on is not None:
         errors["left_on"] = [_("This member has already left.")]
@@ -582,16 +602,39 @@ def group_member_leave(
         errors["left_on"] = [_("The leaving date must lie between joining and today.")]
     if errors:
         raise ValidationError(errors)
+    staying = list(
+        group.memberships.filter(left_on__isnull=True)
+        .exclude(pk=membership.pk)
+        .select_related("borrower")
+        .order_by("joined_on", "id")
+    )
+    dissolved = len(staying) < group.product.min_group_size
+    cross_guarantees = Guarantee.objects.filter(
+        group=group, kind=GuaranteeKind.JOINT_GROUP, status=GuaranteeStatus.ACTIVE
+    )
+    if dissolved and by is not None:
+        # Dissolving ends every member's membership and turns the cross-guarantees on every
+        # member's loan into ordinary ones: the user must be able to act on all of them.
+        refused = beyond_reach(
+            by,
+            borrowers=[m.borrower for m in staying],
+            loans=Loan.objects.filter(guarantees__in=cross_guarantees).distinct(),
+        )
+        if refused:
+            raise ValidationError(
+                _(
+                    "This member's leaving would dissolve the group and change the "
+                    "memberships and guarantees of %(names)s, outside your book: a risk "
+                    "manager must record it."
+                )
+                % {"names": ", ".join(refused)}
+            )
     membership.left_on, membership.leave_reason = left_on, reason.strip()
     membership.save(update_fields=["left_on", "leave_reason"])
-    if group.lead_id == membership.borrower_id:
-        successor = group.memberships.filter(left_on__isnull=True).first()
-        if successor:
-            group.lead_id = successor.borrower_id
-            group.save(update_fields=["lead"])
-    remaining = group.memberships.filter(left_on__isnull=True).count()
+    if group.lead_id == membership.borrower_id and staying:
+        group.lead_id = staying[0].borrower_id
+        group.save(update_fields=["lead"])
     converted = 0
-    dissolved = remaining < group.product.min_group_size
     if dissolved:
         group.status = GroupStatus.DISSOLVED
         group.dissolved_on = left_on
@@ -600,9 +643,7 @@ def group_member_leave(
         group.memberships.filter(left_on__isnull=True).update(
             left_on=left_on, leave_reason=texts.GROUP_DISSOLVED
         )
-        converted = Guarantee.objects.filter(
-            group=group, kind=GuaranteeKind.JOINT_GROUP, status=GuaranteeStatus.ACTIVE
-        ).update(kind=GuaranteeKind.ORDINARY)
+        converted = cross_guarantees.update(kind=GuaranteeKind.ORDINARY)
     return LeaveResult(membership, dissolved, converted)
 
 
@@ -641,13 +682,9 @@ def cross_guarantees_for_loan(*, loan, by=None) -> list[Guarantee]:
 @transaction.atomic
 def maintenance_add(*, borrower: Borrower, happened_on: date, kind: str, notes: str, by):
     """Log customer maintenance (客户维护, Sec. 6)."""
-    from django.core.exceptions import PermissionDenied
-
     from borrowers.models import MaintenanceKind, MaintenanceLog
-    from borrowers.selectors import borrowers_editable_by
 
-    if not borrowers_editable_by(by).filter(pk=borrower.pk).exists():
-        raise PermissionDenied
+    ensure_may_act(by, borrowers=[borrower])
     errors: dict[str, list] = {}
     if happened_on > timezone.localdate():
         errors["happened_on"] = [_("This cannot be dated in the future.")]

@@ -85,7 +85,7 @@ def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else []
     )
     memberships = GroupMembership.objects.filter(borrower=borrower).select_related("group")
-    can_edit = selectors.borrowers_editable_by(request.user).filter(pk=borrower.pk).exists()
+    can_edit = selectors.borrowers_actionable_by(request.user).filter(pk=borrower.pk).exists()
     return render(
         request,
         "borrowers/borrower_detail.html",
@@ -200,16 +200,18 @@ def guarantor_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "guarantees": guarantees,
             "active_count": active,
             "assessments": _with_reasons(list(guarantor.assessments.select_related("assessed_by"))),
-            "can_assess": keeps_records(request.user),
+            "can_assess": keeps_records(request.user)
+            and not selectors.beyond_reach(request.user, guarantors=[guarantor]),
         },
     )
 
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
-def guarantor_assess(request: HttpRequest, pk: int) -> HttpResponse:
 @submitted_once
+def guarantor_assess(request: HttpRequest, pk: int) -> HttpResponse:
     guarantor = selectors.get_guarantor_for_user(request.user, pk)
+    selectors.ensure_may_act(request.user, guarantors=[guarantor])
     form = AssessmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -290,10 +292,12 @@ def group_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
-def group_create(request: HttpRequest) -> HttpResponse:
-    visible = selectors.borrowers_visible_to(request.user)
 @submitted_once
-    form = GroupForm(request.POST or None, borrowers=visible)
+def group_create(request: HttpRequest) -> HttpResponse:
+    # Only borrowers the user may act on: forming a group binds every member.
+    form = GroupForm(
+        request.POST or None, borrowers=selectors.borrowers_actionable_by(request.user)
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -351,6 +355,14 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     loans = with_balances(
         loans_visible_to(request.user).filter(group=group).select_related("borrower")
     )
+    records = keeps_records(request.user) and group.is_active
+    reachable = set(
+        selectors.borrowers_actionable_by(request.user)
+        .filter(pk__in=[m.borrower_id for m in memberships])
+        .values_list("pk", flat=True)
+    )
+    for membership in memberships:
+        membership.can_leave = records and membership.borrower_id in reachable
     return render(
         request,
         "borrowers/group_detail.html",
@@ -361,17 +373,27 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scenarios": scenarios,
             "loans": loans,
             "guarantees": group.guarantees.select_related("guarantor", "loan").order_by("loan_id"),
-            "can_edit": keeps_records(request.user) and group.is_active,
+            # Adding a member changes every member's guarantees: the whole group must be
+            # the user's to change.
+            "can_edit": records
+            and all(m.borrower_id in reachable for m in memberships if m.left_on is None),
         },
     )
 
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def group_add_member(request: HttpRequest, pk: int) -> HttpResponse:
     group = selectors.get_group_for_user(request.user, pk)
+    selectors.ensure_may_act(
+        request.user,
+        borrowers=[
+            m.borrower for m in group.memberships.filter(left_on=None).select_related("borrower")
+        ],
+    )
     form = AddMemberForm(
-        request.POST or None, borrowers=selectors.borrowers_visible_to(request.user)
+        request.POST or None, borrowers=selectors.borrowers_actionable_by(request.user)
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -381,7 +403,6 @@ def group_add_member(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Member added."))
             return redirect(group)
-@submitted_once
     return render(
         request,
         "common/form_page.html",
@@ -401,6 +422,8 @@ def group_member_leave(request: HttpRequest, pk: int, membership_pk: int) -> Htt
     membership = get_object_or_404(
         GroupMembership.objects.select_related("borrower"), pk=membership_pk, group=group
     )
+    # Seeing the group is not enough: the member must be in the user's book.
+    selectors.ensure_may_act(request.user, borrowers=[membership.borrower])
     form = LeaveForm(request.POST or None)
     # Show what leaving does to everyone's limits before anything is submitted.
     _current, scenarios = _group_limits(group) if group.is_active else (None, [])
@@ -479,6 +502,7 @@ def _limit_result(form: LimitCalculatorForm) -> dict:
 
 @role_required(keeps_records)
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def maintenance_add(request: HttpRequest, pk: int) -> HttpResponse:
     borrower = selectors.get_borrower_for_user(request.user, pk, edit=True)
     form = MaintenanceForm(request.POST or None)
@@ -498,7 +522,6 @@ def maintenance_add(request: HttpRequest, pk: int) -> HttpResponse:
             "title": _("Customer maintenance: %(name)s") % {"name": borrower.name},
             "intro": _(
                 "Opinions collected, policy and market information shared, products "
-@submitted_once
                 "recommended, advice on cash planning (Sec. 6)."
             ),
             "back_url": borrower.get_absolute_url(),

@@ -359,7 +359,13 @@ def _book(book: DemoBook) -> None:
     )
 
     # People: borrowers, outside guarantors, enterprises.
-    borrowers = [book.person(by=rng.choice([officer, officer2])) for _ in range(330)]
+    # The first six are the prospects of the two joint groups below, each formed by the
+    # officer whose book they are in (the draw is kept, so the rest of the book is as before).
+    group_owners = [officer] * 3 + [officer2] * 3
+    borrowers = [
+        book.person(by=_first(group_owners[i : i + 1], rng.choice([officer, officer2])))
+        for i in range(330)
+    ]
     enterprises = [book.enterprise(name, by=officer) for name in ENTERPRISES]
     outside = []
     for _ in range(90):
@@ -390,7 +396,11 @@ def _book(book: DemoBook) -> None:
 
     # The case study: 严先生 proposes a three-household group; the weak member withdraws,
     # the group dissolves, and he borrows alone with one guarantor — one limit, not two.
-    yan, partner, weak = (book.person("严国华"), book.person("陈美玲"), book.person("林阿福"))
+    yan, partner, weak = (
+        book.person("严国华", by=officer),
+        book.person("陈美玲", by=officer),
+        book.person("林阿福", by=officer),
+    )
     case = borrower_services.group_form(
         name="严氏三户联保",
         product=guaranteed,
@@ -583,6 +593,22 @@ def _handover(book: DemoBook, loan: Loan) -> None:
     )
 
 
+def _first(preferred: list, drawn):
+    return preferred[0] if preferred else drawn
+
+
+def _keeper(borrower: Borrower, fallback):
+    """The officer whose book the borrower is in: only they may change the borrower."""
+    loan = Loan.objects.filter(borrower=borrower).order_by("-disbursed_on").first()
+    return loan.managing_officer if loan else borrower.created_by or fallback
+
+
+def _guarantor_keeper(guarantor, fallback):
+    """An officer who manages a loan the guarantor backs (and so may re-assess them)."""
+    guarantee = guarantor.guarantees.select_related("loan__managing_officer").first()
+    return guarantee.loan.managing_officer if guarantee else fallback
+
+
 def _facts_and_assessments(book, borrowers, guarantors, officer) -> None:
     rng, today = book.rng, book.today
     # Borrowers who keep moving (risk factor 10): three contact changes in six months.
@@ -596,7 +622,7 @@ def _facts_and_assessments(book, borrowers, guarantors, officer) -> None:
                     "address": _address(rng, rng.choice(list(DISTRICTS.values()))),
                     "mobile": _mobile(rng),
                 },
-                by=officer,
+                by=_keeper(current, officer),
                 effective_on=today - timedelta(days=30 * months_back),
                 note="电话回访得知",
             )
@@ -610,7 +636,7 @@ def _facts_and_assessments(book, borrowers, guarantors, officer) -> None:
             borrower=current,
             version=current.version,
             data=data,
-            by=officer,
+            by=_keeper(current, officer),
             effective_on=today - timedelta(days=40),
             note="实地走访",
         )
@@ -628,7 +654,7 @@ def _facts_and_assessments(book, borrowers, guarantors, officer) -> None:
             credit_standing=1,
             rating="A" if is_enterprise else "",
             enterprise_status="normal" if is_enterprise else "",
-            by=officer,
+            by=_guarantor_keeper(guarantor, officer),
         )
         if rng.random() < 0.08 or is_enterprise:
             borrower_services.guarantor_assess(
@@ -640,5 +666,5 @@ def _facts_and_assessments(book, borrowers, guarantors, officer) -> None:
                 rating="BB" if is_enterprise else "",
                 enterprise_status="restructuring" if is_enterprise else "",
                 note="收入明显下降" if not is_enterprise else "企业重组中",
-                by=officer,
+                by=_guarantor_keeper(guarantor, officer),
             )

@@ -392,6 +392,7 @@ def report_submit(*, report: InspectionReport, version: int, by) -> InspectionRe
                 credit_standing=check.credit_standing or _last_standing(check.guarantor),
                 note=check.situation,
                 by=by,
+                authorised=True,  # the report's author, checked by _lock_for_edit
             )
             check.save(update_fields=["assessment"])
     from postloan.services import adjustment_propose, flag_raise

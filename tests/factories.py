@@ -63,7 +63,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     per_person_limit = Decimal("500000.00")
 
 
-def make_person(name: str = "", **data) -> Borrower:
+def make_person(name: str = "", *, created_by=None, **data) -> Borrower:
     n = next(_serial)
     fields = {
         "kind": "person",
@@ -74,7 +74,7 @@ def make_person(name: str = "", **data) -> Borrower:
         "monthly_income": Decimal("20000.00"),
     }
     fields.update(data)
-    return borrower_services.borrower_create(data=fields)
+    return borrower_services.borrower_create(data=fields, created_by=created_by)
 
 
 def make_enterprise(name: str = "", **data) -> Borrower:

@@ -201,7 +201,9 @@ def test_a_person_never_keeps_a_credit_code():
 
 
 def test_each_changed_risk_fact_becomes_a_dated_line_of_the_timeline(officer):
-    borrower = make_person("王建国", mobile="13800000001", address="鼓楼区五四路1号")
+    borrower = make_person(
+        "王建国", mobile="13800000001", address="鼓楼区五四路1号", created_by=officer
+    )
 
     updated = services.borrower_update(
         borrower=borrower,
@@ -407,7 +409,7 @@ def test_a_guarantor_id_number_is_used_once():
 
 
 def test_income_down_by_a_fifth_marks_the_guarantor_capacity_lowered(officer):
-    guarantor = make_guarantor()
+    guarantor = make_guarantor(created_by=officer)
     first = services.guarantor_assess(
         guarantor=guarantor, assessed_on=date(2025, 1, 10), monthly_income=D("10000"), by=officer
     )
@@ -695,8 +697,9 @@ def test_two_guarantees_added_at_once_cannot_both_pass_the_cap(officer, product,
 
 
 @pytest.fixture
-def three(db):
-    return [make_person("张三"), make_person("李四"), make_person("王五")]
+def three(officer):
+    """Three prospects of `officer`'s (groups are formed from the officer's own book)."""
+    return [make_person(name, created_by=officer) for name in ("张三", "李四", "王五")]
 
 
 def test_a_group_is_formed_and_every_member_becomes_a_guarantor(product, three, officer):
