@@ -54,6 +54,7 @@ BATCH_SESSION_SQL = (
 )
 # How long a classification waits for another one holding the lock, when it waits at all.
 LOCK_WAIT = "30min"
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 
 
 def batch_session(using: str = DEFAULT_DB_ALIAS) -> None:
@@ -82,10 +83,10 @@ def advisory_lock(key: int, *, wait: bool = False, what: str = "run") -> Iterato
                 cursor.execute(f"SET lock_timeout = '{LOCK_WAIT}'")
                 try:
                     cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-                except OperationalError as timeout:
-                    raise RunInProgress(
-                        f"another {what} held the lock for {LOCK_WAIT}"
-                    ) from timeout
+                except OperationalError as error:
+                    if getattr(error.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                        raise
+                    raise RunInProgress(f"another {what} held the lock for {LOCK_WAIT}") from error
             else:
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
                 if not cursor.fetchone()[0]:
