@@ -14,7 +14,7 @@ from borrowers.models import (
     MaintenanceKind,
     PartyKind,
 )
-from common.forms import ServiceModelForm, date_field, money_field
+from common.forms import ServiceModelForm, date_field, money_field, plain_decimals
 from loans.models import LoanProduct
 
 PERSON_FIELDS = [
@@ -57,6 +57,7 @@ class BorrowerForm(ServiceModelForm):
 
     class Meta:
         model = Borrower
+        formfield_callback = plain_decimals  # income, assets, bank credit
         fields = [
             "kind",
             "name",

@@ -1,7 +1,15 @@
 from django.contrib import admin, messages
+from django.contrib.admin import options
+from django.db import models
 
 from common.calendar import uncovered_years
+from common.forms import PlainDecimalField
 from common.models import BusinessSettings, CalendarOverride
+
+# Every admin form takes decimals in plain notation, as the portal's forms do (no "1e3",
+# no full-width digits). The admin copies these defaults into each ModelAdmin it registers
+# and each inline it builds; the apps' admin modules are imported after this one.
+options.FORMFIELD_FOR_DBFIELD_DEFAULTS[models.DecimalField] = {"form_class": PlainDecimalField}
 
 
 @admin.register(CalendarOverride)

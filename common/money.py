@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 FEN = Decimal("0.01")
@@ -20,3 +21,30 @@ def to_fen_down(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must not pass through float")
     return Decimal(value).quantize(FEN, rounding=ROUND_DOWN)
+
+
+# Plain decimal notation, as a person types an amount: ASCII digits, optionally grouped in
+# threes by commas, then at most one point and its decimals. Decimal() itself would also
+# take "1e3", "１００" (full-width digits), "NaN", "Infinity", "+5" and "1_000".
+_PLAIN_DECIMAL = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?", re.ASCII)
+
+
+class NotPlainDecimal(ValueError):
+    """The text is not an amount in plain decimal notation (see parse_plain_decimal)."""
+
+
+def parse_plain_decimal(text: str, *, decimal_places: int = 2) -> Decimal:
+    """The Decimal that `text` writes in plain notation, or NotPlainDecimal.
+
+    Accepted: "1234", "1234.5", "1,234.56", "0.07" (surrounding spaces ignored). Refused:
+    an exponent ("1e3"), digits other than 0-9 ("１００", "١٠٠"), a sign, spaces or
+    underscores inside, commas not in groups of three ("12,34"), a point without digits on
+    both sides (".5", "5."), and more than `decimal_places` decimals.
+    """
+    match = _PLAIN_DECIMAL.fullmatch(text.strip())
+    if match is None:
+        raise NotPlainDecimal(text)
+    decimals = match.group(1)
+    if decimals is not None and len(decimals) > decimal_places:
+        raise NotPlainDecimal(text)
+    return Decimal(match.group(0).replace(",", ""))

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import Borrower, GuaranteeStatus, Guarantor
-from common.forms import date_field, money_field
+from common.forms import PlainDecimalField, date_field, money_field
 from common.roles import Role
 from loans.models import (
     Branch,
@@ -62,7 +62,7 @@ class LoanBookForm(forms.Form):
     )
     branch = forms.ModelChoiceField(label=_("branch"), queryset=Branch.objects.all())
     principal = money_field(_("principal"))
-    annual_rate = forms.DecimalField(
+    annual_rate = PlainDecimalField(
         label=_("annual rate (%)"), max_digits=6, decimal_places=3, min_value=0
     )
     term_months = forms.IntegerField(label=_("term (months)"), min_value=1, max_value=360)

@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from common.forms import date_field
+from common.forms import PlainDecimalField, date_field
 from loans.forms import OfficerChoiceField, loan_officers
 from loans.models import Branch
 from postloan import factors
@@ -79,7 +79,7 @@ class ProvisionRatesForm(forms.Form):
     def __init__(self, *args, rates: dict, **kwargs):
         super().__init__(*args, **kwargs)
         for tier, label in TIER_CHOICES:
-            self.fields[tier] = forms.DecimalField(
+            self.fields[tier] = PlainDecimalField(
                 label=label,
                 max_digits=5,
                 decimal_places=2,

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from common.celery import enqueue_on_commit
+from common.forms import plain_decimals
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
 from common.submissions import submitted_once
@@ -71,6 +72,7 @@ class InspectionFilterForm(forms.Form):
 class PolicyRuleForm(forms.ModelForm):
     class Meta:
         model = InspectionPolicyRule
+        formfield_callback = plain_decimals
         fields = [
             "name",
             "is_active",
