@@ -57,6 +57,7 @@ from django.utils.translation import gettext_noop, ngettext
 from common import idnumbers, texts
 from common.bulkload import deferred_indexes_and_keys
 from common.models import BusinessSettings
+from common.money import NotPlainDecimal, parse_plain_decimal
 from common.roles import Role
 from loans.schedule import generate_schedule
 
@@ -484,10 +485,12 @@ def _unknown_table(name: str, known: str) -> str:
 
 # --- Pass 1: the format of each cell, then COPY into staging ------------------------------------
 
-_MONEY = re.compile(r"\d{1,12}(?:\.\d{1,2})?")
-_RATE = re.compile(r"\d{1,3}(?:\.\d{1,3})?")
-_INT = re.compile(r"\d{1,6}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# ASCII digits only: \d alone would also match full-width and other scripts' digits.
+_MONEY = re.compile(r"\d{1,12}(?:\.\d{1,2})?", re.ASCII)  # numeric(14,2), the usual cell
+_MONEY_DIGITS = 12
+_RATE = re.compile(r"\d{1,3}(?:\.\d{1,3})?", re.ASCII)
+_INT = re.compile(r"\d{1,6}", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _USERNAME = re.compile(r"[\w.@+-]+")
 _TRUE = {"true", "yes", "1", "y", "t"}
 _FALSE = {"false", "no", "0", "n", "f"}
@@ -549,10 +552,22 @@ def _converter(column: Column, as_of: str) -> Callable[[str], str | None]:
         value = value.strip()
         if not value:
             return empty()
+        # The same notation as the portal's forms (common.money): "1234.56" or "1,234.56";
+        # never "1e3" or full-width digits. Most cells take the regex alone (millions of
+        # schedule cells); one with thousands separators goes through the shared parser.
         if not _MONEY.fullmatch(value):
-            raise CellError(
-                _("Write amounts with a dot and at most two decimals (for example 1234.56).")
-            )
+            try:
+                amount = parse_plain_decimal(value)
+            except NotPlainDecimal:
+                amount = None
+            if amount is None or amount >= 10**_MONEY_DIGITS:
+                raise CellError(
+                    _(
+                        "Write amounts in plain digits with at most two decimals (for "
+                        "example 1234.56 or 1,234.56)."
+                    )
+                )
+            value = str(amount)
         if column.positive and not value.strip("0."):
             raise CellError(_("The amount must be above zero."))
         return value
@@ -863,12 +878,8 @@ def _header(sheet: Sheet, table: Table, names: list[str], number: int, errors: _
             )
     if problems:
         problems.append(
-            _("The columns of %(table)s are: %(columns)s (required: %(required)s).")
-            % {
-                "table": table.name,
-                "columns": ", ".join(table.column_names),
-                "required": ", ".join(c.name for c in table.columns if c.required),
-            }
+            _("The columns of %(table)s are: %(columns)s.")
+            % {"table": table.name, "columns": ", ".join(table.column_names)}
         )
         errors.add(sheet.label, number, "", " ".join(str(p) for p in problems))
     clean = all(names) and not unknown and not repeated

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,39 @@ def test_a_risk_manager_imports_a_book_after_fixing_its_errors(page, risk_manage
     expect(loans.locator("[data-testid=created]")).to_have_text("100")
     assert Loan.objects.count() == 100
     assert ClassificationRun.objects.filter(trigger="import").exists()
+
+
+@pytest.mark.clock(date(2025, 8, 12))
+def test_a_risk_manager_imports_as_of_a_cut_over_date_after_a_wrong_header(
+    page, risk_manager, tmp_path
+):
+    from tests.loans.test_import_as_of import a_small_book
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(page, risk_manager.username)
+    page.goto("/loans/import/")
+    form = page.locator("[data-testid=import-form]")
+    # a loans.csv whose header is not the table's: the preview says so, no error page
+    wrong = tmp_path / "wrong" / "loans.csv"
+    wrong.parent.mkdir()
+    wrong.write_text("reference,borrower,amount\nDK-1,KH-1,1000.00\n", encoding="utf-8")
+    form.locator("input[type=file]").set_input_files([str(wrong)])
+    form.locator("button[type=submit]").click()
+    error = page.locator("[data-testid=import-error]")
+    expect(error).to_have_count(1)
+    expect(error).to_contain_text("Unknown columns 'reference', 'borrower', 'amount'.")
+    expect(error).to_contain_text("Missing columns 'ref', 'borrower_ref'")
+    page.get_by_role("button", name="Start again").click()
+    # the book as it stood at the end of 30 June, a date chosen on the form (today by default)
+    date_field = page.locator("[data-testid=import-form] input[name=as_of]")
+    expect(date_field).to_have_value("2025-08-12")
+    date_field.fill("2025-06-30")
+    a_small_book(tmp_path / "book")
+    files = sorted(str(file) for file in (tmp_path / "book").glob("*.csv"))
+    form.locator("input[type=file]").set_input_files(files)
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[data-testid=import-as-of]")).to_contain_text("2025-06-30")
+    page.locator("[data-testid=confirm-import]").click()
+    expect(page.locator("[data-testid=import-done]")).to_contain_text("classified as of 2025-06-30")
+    assert ClassificationRun.objects.get().as_of == date(2025, 6, 30)
+    assert Loan.objects.count() == 2

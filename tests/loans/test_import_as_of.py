@@ -12,7 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
@@ -419,3 +421,56 @@ def test_the_nights_after_the_cut_over_catch_up_as_for_a_loan_booked_in_the_port
         ("default_follow_up", "missed-2025-08"),
         ("handover", "handover"),  # due on 10 June, still open: contact not recorded
     ]
+
+
+# --- The upload page ----------------------------------------------------------------------------
+
+
+def _upload(client, folder: Path, **data):
+    files = [
+        SimpleUploadedFile(file.name, file.read_bytes(), content_type="text/csv")
+        for file in sorted(folder.glob("*.csv"))
+    ]
+    return client.post(reverse("loans:import"), {"files": files, **data})
+
+
+@pytest.mark.clock(IMPORT_DAY)
+def test_the_upload_pages_cut_over_date_is_carried_to_the_preview_and_the_import(
+    client, risk_manager, tmp_path
+):
+    client.force_login(risk_manager)
+    page = client.get(reverse("loans:import"))
+    assert 'type="date" name="as_of" value="2025-08-12"' in page.content.decode()  # today
+    a_small_book(tmp_path / "book")
+    # a day to come is refused on the form, with nothing kept
+    refused = _upload(client, tmp_path / "book", as_of="2025-08-13")
+    assert refused.status_code == 200
+    assert "2025-08-13" in refused.context["form"].errors["as_of"][0]
+    # the cut-over chosen is the preview's ...
+    assert _upload(client, tmp_path / "book", as_of="2025-06-30").status_code == 302
+    preview = client.get(reverse("loans:import_preview"), HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert preview.context["result"].ok and preview.context["result"].as_of == CUT_OVER
+    with translation.override("zh-hans"):
+        shown = gettext("Cut-over date: %(day)s — the book as it stood at the end of that day.")
+    assert shown % {"day": "2025-06-30"} in preview.content.decode()
+    assert not Loan.objects.exists()
+    # ... and the import's
+    done = client.post(reverse("loans:import_preview"), {"action": "confirm"})
+    assert done.context["done"]
+    assert list(ClassificationRun.objects.values_list("as_of", "trigger")) == [(CUT_OVER, "import")]
+    assert Handover.objects.get().loan.reference == "DK-NEW"
+
+
+@pytest.mark.clock(IMPORT_DAY)
+def test_the_upload_page_shows_a_date_after_its_cut_over_as_a_row_error(
+    client, risk_manager, tmp_path
+):
+    client.force_login(risk_manager)
+    expected = a_book_with_facts_after_the_cut_over(tmp_path / "book")
+    assert _upload(client, tmp_path / "book", as_of="2025-06-30").status_code == 302
+    preview = client.get(reverse("loans:import_preview"))
+    assert {(e.file, e.row, e.column) for e in preview.context["errors"]} == expected
+    assert b"confirm-import" not in preview.content
+    # the same files as of today (the field left empty) are a clean book
+    assert _upload(client, tmp_path / "book", as_of="").status_code == 302
+    assert client.get(reverse("loans:import_preview")).context["result"].ok

@@ -45,12 +45,8 @@ def _expected_message(unknown: list[str], missing: list[str]) -> str:
                 "Missing column %(columns)s.", "Missing columns %(columns)s.", len(missing)
             )
             % {"columns": quoted(missing)},
-            gettext("The columns of %(table)s are: %(columns)s (required: %(required)s).")
-            % {
-                "table": "loans",
-                "columns": ", ".join(LOAN_COLUMNS),
-                "required": ", ".join(REQUIRED),
-            },
+            gettext("The columns of %(table)s are: %(columns)s.")
+            % {"table": "loans", "columns": ", ".join(LOAN_COLUMNS)},
         ]
     )
 
