@@ -202,7 +202,6 @@ def _worker_name() -> str:
 
 def _claim(worker: str) -> NightStep | None:
     with transaction.atomic():
-        now = _db_now()
         while True:
             # The night's row serialises whoever claims its steps.
             night = (
@@ -214,6 +213,9 @@ def _claim(worker: str) -> NightStep | None:
             if night is None:
                 return None
             steps = list(night.steps.order_by("position"))
+            # Read after the lock and the steps: a step that another worker just finished
+            # has finished before the time this one is stamped with.
+            now = _db_now()
             step = _next_step(night, steps, now)
             if step is _BUSY:
                 return None
