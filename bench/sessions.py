@@ -10,7 +10,8 @@ for each configuration times
     first), and
   * a whole request to a page that reads nothing but the session and the user
     (GET /accounts/password/, through every middleware, with Django's test client),
-and prints the median and the mean per call in milliseconds. The configurations:
+and prints the median and the mean per call in milliseconds, the configurations taking
+turns in ten rounds. The configurations:
 `db` sessions; `cached_db` with Redis up; `cached_db` with Redis down (nothing listening on
 the cache's port) through the resilient cache (common/cache.py), with its pause between
 attempts and without it (every call tries Redis again).
@@ -53,13 +54,13 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the socket is: nothing listens
 
 
-def _time(call, n: int) -> tuple[float, float]:
+def _time(call, n: int) -> list[float]:
     samples = []
     for _ in range(n):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), statistics.fmean(samples)
+    return samples
 
 
 def main() -> None:
@@ -97,15 +98,27 @@ def main() -> None:
             0.0,
         ),
     ]
-    print(f"{args.requests} calls each; milliseconds per call (median / mean)")
+    rounds = 10
+    print(
+        f"{args.requests} calls each, in {rounds} interleaved rounds (so that the machine's "
+        "load falls on every configuration alike); milliseconds per call (median / mean)"
+    )
     print(f"{'configuration':<36} {'session load':>16} {'whole request':>16}")
-    for label, engine, cache, pause in configurations:
-        common.cache.RETRY_AFTER = pause
-        load, page = _measure(engine, cache, user, args.requests)
-        print(f"{label:<36} {load[0]:>7.3f} / {load[1]:>6.3f} {page[0]:>7.3f} / {page[1]:>6.3f}")
+    samples = {label: ([], []) for label, *_ in configurations}
+    for _ in range(rounds):
+        for label, engine, cache, pause in configurations:
+            common.cache.RETRY_AFTER = pause
+            load, page = _measure(engine, cache, user, args.requests // rounds)
+            samples[label][0].extend(load)
+            samples[label][1].extend(page)
+    for label, (load, page) in samples.items():
+        print(
+            f"{label:<36} {statistics.median(load):>7.3f} / {statistics.fmean(load):>6.3f}"
+            f" {statistics.median(page):>7.3f} / {statistics.fmean(page):>6.3f}"
+        )
 
 
-def _measure(engine: str, cache: dict, user, n: int) -> tuple:
+def _measure(engine: str, cache: dict, user, n: int) -> tuple[list[float], list[float]]:
     from django.conf import settings
     from django.test import Client, override_settings
     from django.utils.module_loading import import_string
@@ -118,8 +131,7 @@ def _measure(engine: str, cache: dict, user, n: int) -> tuple:
         client.force_login(user)
         key = client.cookies[settings.SESSION_COOKIE_NAME].value
         store = import_string(engine + ".SessionStore")
-        assert client.get("/accounts/password/").status_code == 200
-        _time(lambda: client.get("/accounts/password/"), 50)  # templates compiled, caches warm
+        _time(lambda: client.get("/accounts/password/"), 20)  # templates compiled, caches warm
         load = _time(lambda: store(key).load(), n)
         page = _time(lambda: client.get("/accounts/password/"), n)
     return load, page
