@@ -1,4 +1,4 @@
-"""Every page but login, health and the language switch requires login."""
+"""Every page but login, health, the icon and the language switch requires login."""
 
 import pytest
 from django.contrib.auth.models import Group
@@ -11,6 +11,8 @@ PUBLIC_VIEWS = {
     "django.contrib.auth.views.LoginView",
     "common.views.healthz",
     "django.views.i18n.set_language",
+    # A redirect to the static icon, which the browser fetches before anyone has logged in.
+    "common.views.favicon",
     # Django admin's own login / i18n catalogue views (the admin checks staff itself).
     "django.contrib.admin.sites.login",
     "django.contrib.admin.sites.AdminSite.login",
