@@ -286,6 +286,24 @@ def page(browser, live_server):
     context.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_audit_guard():
+    """A transactional test ends with Django's flush, one TRUNCATE of every table, which the
+    audit tables' triggers refuse (common/migrations/0008_audit_append_only.py). The test
+    database's user is a superuser, so the flush turns the triggers off for its own
+    transaction; the portal's production role is no superuser and cannot."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        flush(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
 # --- Data the migrations create, restored after each transactional test's flush -------------
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.core.management import get_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = {"web", "worker", "beat", "migrate"}
@@ -64,9 +65,21 @@ def test_exactly_one_beat(compose):
     assert compose["services"]["beat"].get("deploy", {}).get("replicas", 1) == 1
 
 
+def _manage_commands(service: dict) -> list[list[str]]:
+    """The `python manage.py ...` commands of a service, in order (`sh -c "a && b"` too)."""
+    command = _command(service)
+    script = command[2] if command[:2] == ["sh", "-c"] else " ".join(command)
+    return [part.split() for part in script.split("&&")]
+
+
 def test_migrate_runs_once_before_the_app(compose):
     services = compose["services"]
-    assert services["migrate"]["command"][-2:] == ["migrate", "--noinput"]
+    assert _manage_commands(services["migrate"])[0] == [
+        "python",
+        "manage.py",
+        "migrate",
+        "--noinput",
+    ]
     assert services["migrate"]["restart"] == "no"
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (
@@ -90,7 +103,39 @@ def test_commands_name_modules_that_exist(compose):
         assert command[:3] == ["celery", "-A", "config"]
         assert importlib.import_module("config").celery_app.main == "daihou"
         assert command[3] == name
-    assert (ROOT / _command(services["migrate"])[1]).is_file()
+    for command in _manage_commands(services["migrate"]):
+        assert command[:2] == ["python", "manage.py"]
+        assert (ROOT / command[1]).is_file()
+        assert command[2] in get_commands(), command
+
+
+def _database_user(service: dict) -> str:
+    return re.match(r"postgres://([^:@]+)[:@]", service["environment"]["DATABASE_URL"]).group(1)
+
+
+def test_migrations_run_as_the_owner_and_the_portal_as_the_app_role(compose):
+    # given the roles the database's first start creates
+    services = compose["services"]
+    roles = compose["configs"]["db-roles"]["content"]
+    assert "CREATE ROLE daihou_owner LOGIN" in roles
+    assert "CREATE ROLE daihou_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE" in roles
+    assert "ALTER DATABASE daihou OWNER TO daihou_owner" in roles
+    assert (
+        services["db"]["configs"][0]["target"].startswith("/docker-entrypoint-initdb.d/")
+        and services["db"]["configs"][0]["source"] == "db-roles"
+    )
+    assert services["db"]["environment"]["POSTGRES_USER"] not in ("daihou_owner", "daihou_app")
+    # then the migrations run as the owner, which then grants the app role its privileges
+    assert _database_user(services["migrate"]) == "daihou_owner"
+    assert _manage_commands(services["migrate"])[-1] == [
+        "python",
+        "manage.py",
+        "grant_app_role",
+        "daihou_app",
+    ]
+    # and web, worker and beat connect as the app role
+    for name in ("web", "worker", "beat"):
+        assert _database_user(services[name]) == "daihou_app", name
 
 
 def test_environment_names_are_read_by_settings(compose):
@@ -102,8 +147,10 @@ def test_environment_names_are_read_by_settings(compose):
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    # POSTGRES_PASSWORD feeds the db service and DATABASE_URL in the compose file itself.
-    assert example - {"POSTGRES_PASSWORD"} <= known, example - known
+    # The passwords feed the db service and the DATABASE_URLs in the compose file itself.
+    passwords = {"POSTGRES_PASSWORD", "OWNER_DB_PASSWORD", "APP_DB_PASSWORD"}
+    assert example - passwords <= known, example - known
+    assert passwords <= example
 
 
 def test_dockerfile_installs_with_the_lock_and_collects_static():
