@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 
 from common import views as common_views
+from common.passwords import PasswordChangeView
 
 admin.site.site_header = _("Daihou administration")
 admin.site.site_title = _("Daihou")
@@ -20,7 +21,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(),
+        # A wrong old password counts as a failed login (common.passwords).
+        PasswordChangeView.as_view(),
         name="password_change",
     ),
     path(

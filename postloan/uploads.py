@@ -5,11 +5,15 @@ A file is accepted by what it is, not by its name or the browser's claim: the fi
 bytes must be JPEG, PNG or PDF, and an image must decode. Images are re-encoded from their
 pixels, which drops EXIF (GPS, device) metadata and anything appended after the image
 data; PDFs are stored as they are and always served as downloads.
+
+The name a file is served under ends in the extension of what it is (download_name), so
+a PDF uploaded as "evil.html" is saved and opened as "evil.pdf", never as a web page.
 """
 
 from __future__ import annotations
 
 import io
+import unicodedata
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -22,6 +26,10 @@ SIGNATURES = [
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
     (b"%PDF-", "application/pdf", "pdf"),
 ]
+# Other spellings of an extension that already names the type rightly.
+SAME_EXTENSIONS = {"image/jpeg": {"jpg", "jpeg"}}
+UNKNOWN_TYPE = ("application/octet-stream", "bin")
+MAX_NAME = 255  # ReportAttachment.original_name
 MAX_PIXELS = 50_000_000  # a larger "photo" is a decompression bomb, not a visit
 
 
@@ -30,6 +38,28 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         if head.startswith(signature):
             return content_type, extension
     return None
+
+
+def download_name(name: str, content_type: str) -> str:
+    """The uploader's file name, without any folder or control characters, ending in the
+    extension of `content_type` (the sniffed type): "evil.html" holding a PDF becomes
+    "evil.pdf", "photo.JPEG" stays as it is."""
+    extension = next(
+        (ext for _sig, kind, ext in SIGNATURES if kind == content_type), UNKNOWN_TYPE[1]
+    )
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        char
+        for char in name
+        if not unicodedata.category(char).startswith("C") and char not in '<>:"|?*'
+    )
+    stem, dot, suffix = name.strip(" .").rpartition(".")
+    if not dot:
+        stem, suffix = suffix, ""
+    if suffix.lower() not in SAME_EXTENSIONS.get(content_type, {extension}):
+        suffix = extension
+    stem = stem.strip(" .")[: MAX_NAME - len(suffix) - 1] or "upload"
+    return f"{stem}.{suffix}"
 
 
 def _pixels_only(image: Image.Image, *, keep_alpha: bool) -> Image.Image:

@@ -15,7 +15,7 @@ from common.roles import is_supervisor, keeps_records, manages_risk, role_requir
 from common.services import add_service_errors
 from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user, loans_actionable_by, loans_visible_to
-from postloan import inspection_ledger, visits
+from postloan import inspection_ledger, uploads, visits
 from postloan.inspection_selectors import inspections_visible_to
 from postloan.models import (
     CollectionPlan,
@@ -285,13 +285,20 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
     attachment = get_object_or_404(ReportAttachment.objects.select_related("report"), pk=pk)
     # The same check as the report's own page: may this user see the loan?
     _report_for(request.user, attachment.report_id)
+    # The type is read from the stored bytes, and the name given the type's extension, so a
+    # row saved before names were corrected at upload ("evil.html" holding a PDF) is still
+    # served as what it is (uploads.download_name).
+    handle = attachment.file.open("rb")
+    content_type, _extension = uploads.sniff(handle.read(16)) or uploads.UNKNOWN_TYPE
+    handle.seek(0)
     response = FileResponse(
-        attachment.file.open("rb"),
-        content_type=attachment.content_type,
-        as_attachment=not attachment.is_image,
-        filename=attachment.original_name,
+        handle,
+        content_type=content_type,
+        as_attachment=not content_type.startswith("image/"),
+        filename=uploads.download_name(attachment.original_name, content_type),
     )
     response["Cache-Control"] = "private, max-age=0"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

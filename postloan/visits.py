@@ -456,7 +456,8 @@ def _attachment_create(report: InspectionReport, upload, cleaned, by) -> ReportA
     content, content_type, size = cleaned
     attachment = ReportAttachment(
         report=report,
-        original_name=(upload.name or "upload")[:255],
+        # The name it will be served under: the uploader's, ending as what the file is.
+        original_name=uploads.download_name(upload.name or "upload", content_type),
         content_type=content_type,
         size=size,
         uploaded_by=by,
