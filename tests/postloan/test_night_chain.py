@@ -205,6 +205,7 @@ def test_a_step_lost_on_its_last_attempt_fails_and_its_dependants_are_not_run(
     assert NightRun.objects.get().status == "failed"
 
 
+@pytest.mark.real_timers  # the lock wait ends by the server's lock_timeout
 def test_a_step_interrupted_by_a_passing_fault_is_resumed_not_failed(
     officer, product, branch, monkeypatch
 ):

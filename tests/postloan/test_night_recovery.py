@@ -43,7 +43,8 @@ WORKER_ENV = {
 }
 RECOVERY_LIMIT = 300  # seconds: the five minutes
 
-pytestmark = [pytest.mark.celery, pytest.mark.clock(NIGHT)]
+# real_timers: the server's dead-client check and the heartbeat thread's timed waits.
+pytestmark = [pytest.mark.celery, pytest.mark.clock(NIGHT), pytest.mark.real_timers]
 
 
 @pytest.fixture
