@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 
 from loans.models import Loan
 from postloan import batch, services
@@ -103,6 +103,14 @@ def _history() -> str:
 
     from postloan.dashboard import previous_month_end, refresh_dashboard, snapshot_portfolio
 
+    # The book was loaded moments ago, in this transaction when a test loads it: without
+    # statistics the planner took the snapshots' positions for a few rows and chose nested
+    # loops over the whole ledger (a demo set-up held for minutes on one statement).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ANALYZE loans_loan; ANALYZE loans_instalment; ANALYZE loans_repayment; "
+            "ANALYZE loans_allocation; ANALYZE postloan_loanriskstate"
+        )
     month_end = previous_month_end(timezone.localdate())
     ends = []
     for _ in range(6):

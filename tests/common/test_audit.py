@@ -1,5 +1,7 @@
 """Audit history: database triggers record every change, with who / which task did it."""
 
+import io
+
 import pghistory.models
 import pytest
 from django.contrib.auth.models import User
@@ -73,12 +75,18 @@ def test_web_requests_record_the_user_and_url(client, admin_user, officer):
 
 
 @pytest.mark.django_db
-def test_management_commands_record_their_command_line(officer, monkeypatch):
-    monkeypatch.setattr("sys.argv", ["manage.py", "setup_demo", "--allow-production"])
-    call_command("setup_demo", allow_production=True)
-    event = UserEvent.objects.filter(username="risk", pgh_label="insert").get()
+def test_management_commands_record_their_command_line(tmp_path, monkeypatch):
+    # A small import (it creates the officers' users) rather than the demo: the same
+    # AuditedCommand, in a second instead of two minutes.
+    from tests.loans.test_import_as_of import a_small_book
+
+    a_small_book(tmp_path)
+    argv = ["import_portfolio", str(tmp_path), "--as-of", "2025-06-30"]
+    monkeypatch.setattr("sys.argv", ["manage.py", *argv])
+    call_command(*argv, stdout=io.StringIO())
+    event = UserEvent.objects.filter(username="zhou.li", pgh_label="insert").get()
     context = pghistory.models.Context.objects.get(id=event.pgh_context_id)
-    assert context.metadata["command"] == "setup_demo --allow-production"
+    assert context.metadata["command"] == f"import_portfolio {tmp_path} --as-of 2025-06-30"
 
 
 @pytest.mark.celery
