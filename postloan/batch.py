@@ -25,11 +25,15 @@ from borrowers.models import CONTACT_FACTS
 from common.models import BusinessSettings
 from common.notifications import notify
 from postloan import factors
+from postloan.classification_sql import (
+    adjustment_lapses_sql,
+    final_tier_sql,
+    quantitative_tier_sql,
+)
 from postloan.models import ClassificationRun, ProvisionRate
 
 logger = logging.getLogger(__name__)
 
-TIERS_SQL = "ARRAY['normal','special_mention','substandard','doubtful','loss']"
 # Advisory-lock key: one classification at a time, whichever process starts it.
 LOCK_KEY = 0x5EC1A551
 
@@ -106,10 +110,6 @@ def lock_is_held(key: int) -> bool:
             [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
         )
         return cursor.fetchone()[0]
-
-
-def _rank(expression: str) -> str:
-    return f"array_position({TIERS_SQL}, {expression})"
 
 
 def _anniversaries(last_due: str, as_of: str) -> str:
@@ -223,11 +223,41 @@ def positions_sql(
     FROM per_loan"""
 
 
-QUANTITATIVE_TIER_SQL = """CASE
-    WHEN p.consecutive_missed <= 2 THEN 'normal'
-    WHEN p.consecutive_missed = 3 THEN 'special_mention'
-    WHEN p.consecutive_missed <= 6 THEN 'substandard'
-    ELSE 'doubtful' END"""
+QUANTITATIVE_TIER_SQL = quantitative_tier_sql("p.consecutive_missed")
+
+# The qualitative adjustment in force on %(as_of)s for each loan that had one: the latest
+# approved by then and not yet ended (an adjustment that lapsed or was superseded later
+# was still in force that day).
+ADJUSTMENTS_IN_FORCE_SQL = """SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
+    FROM postloan_tieradjustment
+    WHERE status IN ('approved', 'lapsed', 'superseded')
+      AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
+    ORDER BY loan_id, effective_on DESC, id DESC"""
+
+
+def final_positions_sql(*, positions: str, adjustments: str, rates: dict) -> str:
+    """Each loan of `positions` (a positions_sql table) with its tier as the classification
+    would have decided it that day (the lapse rule included) and its provision: columns
+    loan_id, tier, quantitative_tier, consecutive_missed, days_past_due,
+    outstanding_principal, overdue_amount, provision. `adjustments`: a table of
+    ADJUSTMENTS_IN_FORCE_SQL. The one copy the past-date positions and the snapshot use."""
+    values = ", ".join(f"('{tier}', {percent})" for tier, percent in rates.items())
+    final = final_tier_sql(
+        "qt.quantitative_tier",
+        "a.proposed_tier",
+        "a.quantitative_tier",
+        adjusted_in_force="a.loan_id IS NOT NULL",
+    )
+    return f"""SELECT q.loan_id, q.final_tier AS tier, q.quantitative_tier, q.consecutive_missed,
+               q.days_past_due, q.outstanding_principal, q.overdue_amount,
+               ROUND(q.outstanding_principal * r.percent / 100, 2) AS provision
+        FROM (
+            SELECT p.*, qt.quantitative_tier, {final} AS final_tier
+            FROM {positions} p
+            CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
+            LEFT JOIN {adjustments} a ON a.loan_id = p.loan_id
+        ) q
+        JOIN (VALUES {values}) AS r(tier, percent) ON r.tier = q.final_tier"""
 
 
 def computed_positions(cursor, *, as_of: date, table: str, loan_filter: str = "") -> None:
@@ -253,31 +283,16 @@ def computed_positions(cursor, *, as_of: date, table: str, loan_filter: str = ""
         params,
     )
     cursor.execute(
-        f"""CREATE TEMP TABLE {table}_adjustment ON COMMIT DROP AS
-           SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
-           FROM postloan_tieradjustment
-           WHERE status IN ('approved', 'lapsed', 'superseded')
-             AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
-           ORDER BY loan_id, effective_on DESC, id DESC""",
+        f"CREATE TEMP TABLE {table}_adjustment ON COMMIT DROP AS {ADJUSTMENTS_IN_FORCE_SQL}",
         params,
     )
-    rates = ", ".join(f"('{tier}', {pct})" for tier, pct in ProvisionRate.as_dict().items())
     cursor.execute(
-        f"""CREATE TEMP TABLE {table} ON COMMIT DROP AS
-            SELECT q.loan_id, q.final_tier AS tier, q.quantitative_tier, q.consecutive_missed,
-                   q.days_past_due, q.outstanding_principal, q.overdue_amount,
-                   ROUND(q.outstanding_principal * r.percent / 100, 2) AS provision
-            FROM (
-                SELECT p.*, qt.quantitative_tier,
-                       CASE WHEN a.loan_id IS NULL
-                                 OR {_rank("qt.quantitative_tier")} > GREATEST(
-                                     {_rank("a.proposed_tier")}, {_rank("a.quantitative_tier")})
-                            THEN qt.quantitative_tier ELSE a.proposed_tier END AS final_tier
-                FROM {table}_raw p
-                CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
-                LEFT JOIN {table}_adjustment a ON a.loan_id = p.loan_id
-            ) q
-            JOIN (VALUES {rates}) AS r(tier, percent) ON r.tier = q.final_tier"""
+        f"CREATE TEMP TABLE {table} ON COMMIT DROP AS "
+        + final_positions_sql(
+            positions=f"{table}_raw",
+            adjustments=f"{table}_adjustment",
+            rates=ProvisionRate.as_dict(),
+        )
     )
     cursor.execute(f"CREATE UNIQUE INDEX ON {table} (loan_id)")
     cursor.execute(f"ANALYZE {table}")
@@ -340,9 +355,9 @@ def _classify_chunk(
             LEFT JOIN postloan_tieradjustment a ON a.id = s.adjustment_id
         ), f AS (
             SELECT q.*,
-                   (q.adjustment_id IS NOT NULL AND {_rank("q.quantitative_tier")} >
-                        GREATEST({_rank("q.adjustment_tier")}, {_rank("q.adjustment_basis")}))
-                       AS lapsed
+                   (q.adjustment_id IS NOT NULL AND {
+            adjustment_lapses_sql("q.quantitative_tier", "q.adjustment_tier", "q.adjustment_basis")
+        }) AS lapsed
             FROM q
         )
         SELECT f.*,

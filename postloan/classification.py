@@ -7,7 +7,8 @@ adjustment is in force it is the loan's tier — unless the count gets worse tha
 adjustment and the count the adjustment was approved against, in which case the count
 wins and the adjustment lapses. Loss is never reached by count alone.
 
-The nightly batch does the same in SQL (postloan/batch.py); tests hold the two together.
+The same rules as SQL expressions are in postloan/classification_sql.py, built from the
+constants here; tests hold the two together.
 """
 
 from __future__ import annotations
@@ -60,17 +61,21 @@ DEFAULT_PROVISION_PERCENT = {
 }
 
 
+# The count's tiers: up to and including each number of consecutive missed periods, that
+# tier; beyond the last, COUNT_BEYOND. Loss is never reached by count alone. The set-based
+# SQL is built from the same table (postloan/classification_sql.py).
+COUNT_TIERS = ((2, Tier.NORMAL), (3, Tier.SPECIAL_MENTION), (6, Tier.SUBSTANDARD))
+COUNT_BEYOND = Tier.DOUBTFUL
+
+
 def quantitative_tier(consecutive_missed_periods: int) -> Tier:
     """0–2 normal, 3 special mention, 4–6 substandard, 7 or more doubtful."""
     if consecutive_missed_periods < 0:
         raise ValueError("a missed-period count cannot be negative")
-    if consecutive_missed_periods <= 2:
-        return Tier.NORMAL
-    if consecutive_missed_periods == 3:
-        return Tier.SPECIAL_MENTION
-    if consecutive_missed_periods <= 6:
-        return Tier.SUBSTANDARD
-    return Tier.DOUBTFUL
+    for most, tier in COUNT_TIERS:
+        if consecutive_missed_periods <= most:
+            return tier
+    return COUNT_BEYOND
 
 
 @dataclass(frozen=True)

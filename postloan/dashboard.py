@@ -17,7 +17,12 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from postloan.batch import QUANTITATIVE_TIER_SQL, _rank, fewer_payments_before, positions_sql
+from postloan.batch import (
+    ADJUSTMENTS_IN_FORCE_SQL,
+    fewer_payments_before,
+    final_positions_sql,
+    positions_sql,
+)
 from postloan.models import ProvisionRate, SnapshotRun
 
 NPL = "('substandard', 'doubtful', 'loss')"
@@ -58,10 +63,6 @@ def previous_month_end(day: date) -> date:
     return day.replace(day=1) - timedelta(days=1)
 
 
-def _rates_values() -> str:
-    return ", ".join(f"('{tier}', {pct})" for tier, pct in ProvisionRate.as_dict().items())
-
-
 def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
     """Keep each loan's position at `month_end` and the month's summaries (once a month)."""
     if month_end != month_end_of(month_end):
@@ -91,36 +92,23 @@ def snapshot_portfolio(*, month_end: date) -> SnapshotResult:
         )
         cursor.execute("ANALYZE snap_positions")
         cursor.execute(
-            """CREATE TEMP TABLE snap_adjustment ON COMMIT DROP AS
-               SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
-               FROM postloan_tieradjustment
-               WHERE status IN ('approved', 'lapsed', 'superseded')
-                 AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
-               ORDER BY loan_id, effective_on DESC, id DESC""",
+            f"CREATE TEMP TABLE snap_adjustment ON COMMIT DROP AS {ADJUSTMENTS_IN_FORCE_SQL}",
             params,
+        )
+        final = final_positions_sql(
+            positions="snap_positions", adjustments="snap_adjustment", rates=ProvisionRate.as_dict()
         )
         cursor.execute(
             f"""
             INSERT INTO postloan_portfoliosnapshot (month_end, loan_id, tier, quantitative_tier,
                 consecutive_missed, outstanding_principal, provision, branch_id, officer_id,
                 originating_officer_id, product_id, structure, cohort)
-            SELECT %(as_of)s::date, q.loan_id, q.final_tier, q.quantitative_tier,
-                   q.consecutive_missed, q.outstanding_principal,
-                   ROUND(q.outstanding_principal * r.percent / 100, 2),
+            SELECT %(as_of)s::date, q.loan_id, q.tier, q.quantitative_tier,
+                   q.consecutive_missed, q.outstanding_principal, q.provision,
                    l.branch_id, l.managing_officer_id, l.originating_officer_id, l.product_id,
                    {STRUCTURE_SQL}, EXTRACT(YEAR FROM l.disbursed_on)::int
-            FROM (
-                SELECT p.*, qt.quantitative_tier,
-                       CASE WHEN a.loan_id IS NULL
-                                 OR {_rank("qt.quantitative_tier")} > GREATEST(
-                                     {_rank("a.proposed_tier")}, {_rank("a.quantitative_tier")})
-                            THEN qt.quantitative_tier ELSE a.proposed_tier END AS final_tier
-                FROM snap_positions p
-                CROSS JOIN LATERAL (SELECT {QUANTITATIVE_TIER_SQL} AS quantitative_tier) qt
-                LEFT JOIN snap_adjustment a ON a.loan_id = p.loan_id
-            ) q
+            FROM ({final}) q
             JOIN loans_loan l ON l.id = q.loan_id
-            JOIN (VALUES {_rates_values()}) AS r(tier, percent) ON r.tier = q.final_tier
             -- positions_sql also yields a settled loan whose live state is stale (for the
             -- nightly run to clean it); at a month end a loan closed by then is not held.
             WHERE l.closed_on IS NULL OR l.closed_on > %(as_of)s""",
