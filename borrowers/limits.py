@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from common.money import ZERO
+from common.money import ZERO, format_cny
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,9 @@ def _holder(person: Person, role: str, rules: LimitRules, reasons: list) -> Pers
         reasons = [
             *reasons,
             _("already owes %(owed)s, so %(available)s is left of the limit")
-            % {"owed": _fmt(person.outstanding), "available": _fmt(available)},
+            % {"owed": format_cny(person.outstanding), "available": format_cny(available)},
         ]
     return PersonLimit(person, role, rules.per_person_limit, available, reasons)
-
-
-def _fmt(amount: Decimal) -> str:
-    return f"¥{amount:,.2f}"
 
 
 def ordinary_limits(
@@ -116,7 +112,7 @@ def ordinary_limits(
             rules,
             [
                 _("the borrower holds the product limit of %(limit)s")
-                % {"limit": _fmt(rules.per_person_limit)}
+                % {"limit": format_cny(rules.per_person_limit)}
             ],
         )
     ]
@@ -173,7 +169,7 @@ def group_limits(members: Sequence[Person], rules: LimitRules) -> LimitResult:
                     "each member of a valid group holds their own limit of %(limit)s, "
                     "guaranteed by the %(others)d other members"
                 )
-                % {"limit": _fmt(rules.per_person_limit), "others": guaranteed_by}
+                % {"limit": format_cny(rules.per_person_limit), "others": guaranteed_by}
             ],
         )
         for m in members

@@ -16,6 +16,12 @@ def to_fen(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(FEN, rounding=ROUND_HALF_UP)
 
 
+def format_cny(amount: Decimal | int | str) -> str:
+    """¥1,234.56: an amount as the portal shows it, always to the fen (the money filter, the
+    messages of the limit rule, the booking and the import)."""
+    return f"¥{Decimal(amount):,.2f}"
+
+
 def to_fen_down(value: Decimal | int | str) -> Decimal:
     """Truncate to the fen (for equal parts whose remainder goes to the last one)."""
     if isinstance(value, float):

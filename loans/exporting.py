@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from common.csvsafe import neutralise
 from loans.importing import TABLE_ORDER, TABLES
 
 PER_LOAN_HEADER = [
@@ -40,17 +41,6 @@ PER_LOAN_HEADER = [
 ]
 FETCH = 20_000
 NON_PERFORMING = "('substandard', 'doubtful', 'loss')"
-# A cell that starts with one of these runs as a formula in a spreadsheet (CSV injection),
-# the same rule as postloan.inspection_ledger.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 # --- Per loan -----------------------------------------------------------------------------------
 
 

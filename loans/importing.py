@@ -57,7 +57,7 @@ from django.utils.translation import gettext_noop, ngettext
 from common import idnumbers, texts
 from common.bulkload import deferred_indexes_and_keys
 from common.models import BusinessSettings
-from common.money import NotPlainDecimal, parse_plain_decimal
+from common.money import NotPlainDecimal, format_cny, parse_plain_decimal
 from common.roles import Role
 from loans.schedule import generate_schedule
 
@@ -1427,10 +1427,6 @@ UNKNOWN = {
 }
 
 
-def _fmt(amount) -> str:
-    return f"¥{amount:,.2f}"
-
-
 KEY_NAMES = {name: " + ".join(table.key) for name, table in TABLES.items()}
 
 
@@ -1702,7 +1698,7 @@ def _checks() -> list[Check]:
                WHERE s.principal NOT BETWEEN p.amount_min AND p.amount_max ORDER BY s.row_no""",
             lambda product, low, high: (
                 _("%(product)s lends between %(min)s and %(max)s.")
-                % {"product": product, "min": _fmt(low), "max": _fmt(high)}
+                % {"product": product, "min": format_cny(low), "max": format_cny(high)}
             ),
         ),
         Check(
@@ -1861,7 +1857,7 @@ def _checks() -> list[Check]:
                WHERE a.file_principal <> l.principal ORDER BY 1""",
             lambda total, principal: (
                 _("The instalments' principal adds up to %(total)s, not the loan's %(principal)s.")
-                % {"total": _fmt(total), "principal": _fmt(principal)}
+                % {"total": format_cny(total), "principal": format_cny(principal)}
             ),
         ),
         Check(
@@ -1872,7 +1868,7 @@ def _checks() -> list[Check]:
                WHERE a.kept_principal <> l.principal ORDER BY 1""",
             lambda total, principal: (
                 _("The instalments' principal adds up to %(total)s, not the loan's %(principal)s.")
-                % {"total": _fmt(total), "principal": _fmt(principal)}
+                % {"total": format_cny(total), "principal": format_cny(principal)}
             ),
         ),
         # Guarantees
@@ -1936,7 +1932,7 @@ def _checks() -> list[Check]:
                     "The loan's repayments add up to %(total)s, more than the %(owed)s its "
                     "schedule asks for."
                 )
-                % {"total": _fmt(paid), "owed": _fmt(owed)}
+                % {"total": format_cny(paid), "owed": format_cny(owed)}
             ),
         ),
         # Collateral

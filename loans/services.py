@@ -24,7 +24,7 @@ from borrowers.services import active_group_of, cross_guarantees_for_loan, guara
 from common import texts
 from common.calendar import add_working_days
 from common.models import BusinessSettings
-from common.money import ZERO
+from common.money import ZERO, format_cny
 from common.roles import is_loan_officer
 from loans import ledger
 from loans.models import (
@@ -45,10 +45,6 @@ from loans.models import (
     Valuation,
 )
 from loans.schedule import ScheduledInstalment, add_months, generate_schedule
-
-
-def _fmt(amount: Decimal) -> str:
-    return f"¥{amount:,.2f}"
 
 
 def _has_fen_precision(value: Decimal) -> bool:
@@ -94,8 +90,8 @@ def validate_loan_terms(
                 _("%(product)s lends between %(min)s and %(max)s.")
                 % {
                     "product": product.name,
-                    "min": _fmt(product.amount_min),
-                    "max": _fmt(product.amount_max),
+                    "min": format_cny(product.amount_min),
+                    "max": format_cny(product.amount_max),
                 },
             )
     if annual_rate is not None and not product.rate_min <= annual_rate <= product.rate_max:
@@ -149,7 +145,7 @@ def validate_explicit_schedule(
     if total != principal:
         problems.append(
             _("The instalments' principal adds up to %(total)s, not the loan's %(principal)s.")
-            % {"total": _fmt(total), "principal": _fmt(principal)}
+            % {"total": format_cny(total), "principal": format_cny(principal)}
         )
     return problems
 
@@ -238,9 +234,9 @@ def loan_book(
                 )
                 % {
                     "name": borrower.name,
-                    "limit": _fmt(product.per_person_limit),
-                    "owed": _fmt(owed),
-                    "left": _fmt(max(product.per_person_limit - owed, ZERO)),
+                    "limit": format_cny(product.per_person_limit),
+                    "owed": format_cny(owed),
+                    "left": format_cny(max(product.per_person_limit - owed, ZERO)),
                 },
             )
     for field, officer in [
@@ -506,7 +502,7 @@ def repayment_post(
         if amount > owed:
             errors["amount"] = [
                 _("This is more than the %(owed)s still owed; settling means paying exactly that.")
-                % {"owed": _fmt(owed)}
+                % {"owed": format_cny(owed)}
             ]
     if errors:
         raise ValidationError(errors)
@@ -809,7 +805,7 @@ def repayments_record_many(
     if total > owed:
         problems.append(
             _("the repayments add up to %(total)s, more than the %(owed)s owed")
-            % {"total": _fmt(total), "owed": _fmt(owed)}
+            % {"total": format_cny(total), "owed": format_cny(owed)}
         )
     if problems:
         raise ValidationError({"repayments": problems})

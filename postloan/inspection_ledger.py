@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.csvsafe import neutralise
 from common.forms import date_field
 from loans.forms import OfficerChoiceField, loan_officers
 from loans.models import Branch
@@ -121,17 +122,6 @@ def _row(inspection) -> list:
         inspection.assigned_to.get_full_name() or inspection.assigned_to.get_username(),
         report.get_status_display() if report else "",
     ]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """Spreadsheet software runs a cell that starts with = + - @ as a formula: an imported
-    name like '=HYPERLINK(...)' must stay text (CSV / formula injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def export_csv(rows) -> bytes:

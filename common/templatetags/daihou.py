@@ -5,6 +5,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
+from common.money import format_cny
+
 register = template.Library()
 
 
@@ -13,7 +15,7 @@ def money(value) -> str:
     """¥1,234.56 — amounts are always shown to the fen."""
     if value is None or value == "":
         return "—"
-    return f"¥{Decimal(value):,.2f}"
+    return format_cny(value)
 
 
 @register.filter
