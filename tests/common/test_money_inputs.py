@@ -78,6 +78,18 @@ def test_every_decimal_field_of_the_admins_forms_takes_plain_notation(admin_user
     assert checked >= 5  # products, loans, repayments, collateral, settings...
 
 
+@pytest.fixture
+def loan(officer, product):
+    from tests.factories import book_loan, make_person
+
+    return book_loan(
+        borrower=make_person("王建国"),
+        officer=officer,
+        product=product,
+        disbursed_on=date(2026, 1, 5),
+    )
+
+
 def _repay(client, loan, amount: str, reference: str):
     return client.post(
         reverse("loans:repayment_create", args=[loan.pk]),
@@ -93,15 +105,7 @@ def _repay(client, loan, amount: str, reference: str):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("typed", ["1e3", "１０００", "1000.005", "1,00"])
-def test_a_repayment_in_another_notation_is_refused_on_the_form(client, officer, typed, product):
-    from tests.factories import book_loan, make_person
-
-    loan = book_loan(
-        borrower=make_person("王建国"),
-        officer=officer,
-        product=product,
-        disbursed_on=date(2026, 1, 5),
-    )
+def test_a_repayment_in_another_notation_is_refused_on_the_form(client, officer, typed, loan):
     client.force_login(officer)
 
     response = _repay(client, loan, typed, "R-1")
@@ -117,15 +121,7 @@ def test_a_repayment_in_another_notation_is_refused_on_the_form(client, officer,
 
 
 @pytest.mark.django_db
-def test_a_repayment_with_thousands_separators_is_recorded(client, officer, product):
-    from tests.factories import book_loan, make_person
-
-    loan = book_loan(
-        borrower=make_person("王建国"),
-        officer=officer,
-        product=product,
-        disbursed_on=date(2026, 1, 5),
-    )
+def test_a_repayment_with_thousands_separators_is_recorded(client, officer, loan):
     client.force_login(officer)
 
     response = _repay(client, loan, "1,234.56", "R-2")
@@ -135,15 +131,7 @@ def test_a_repayment_with_thousands_separators_is_recorded(client, officer, prod
 
 
 @pytest.mark.django_db
-def test_the_chinese_page_explains_the_notation(client, officer, product):
-    from tests.factories import book_loan, make_person
-
-    loan = book_loan(
-        borrower=make_person("王建国"),
-        officer=officer,
-        product=product,
-        disbursed_on=date(2026, 1, 5),
-    )
+def test_the_chinese_page_explains_the_notation(client, officer, loan):
     client.force_login(officer)
     client.cookies["django_language"] = "zh-hans"
 
