@@ -56,6 +56,12 @@ BATCH_SESSION_SQL = (
     KEEPALIVE_SQL + "; SET client_connection_check_interval = '5s'; "
     "SET idle_in_transaction_session_timeout = '5min'; SET statement_timeout = '30min'"
 )
+# Fresh statistics for the tables the positions read, after a bulk load (the generator, the
+# demo): without them the planner takes a just-filled ledger for a few rows.
+ANALYZE_LEDGER_SQL = (
+    "ANALYZE loans_loan; ANALYZE loans_instalment; ANALYZE loans_repayment; "
+    "ANALYZE loans_allocation; ANALYZE postloan_loanriskstate"
+)
 # How long a classification waits for another one holding the lock, when it waits at all.
 LOCK_WAIT = "30min"
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout

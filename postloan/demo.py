@@ -107,10 +107,7 @@ def _history() -> str:
     # statistics the planner took the snapshots' positions for a few rows and chose nested
     # loops over the whole ledger (a demo set-up held for minutes on one statement).
     with connection.cursor() as cursor:
-        cursor.execute(
-            "ANALYZE loans_loan; ANALYZE loans_instalment; ANALYZE loans_repayment; "
-            "ANALYZE loans_allocation; ANALYZE postloan_loanriskstate"
-        )
+        cursor.execute(batch.ANALYZE_LEDGER_SQL)
     month_end = previous_month_end(timezone.localdate())
     ends = []
     for _ in range(6):

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 
 from common.roles import Role
 from loans.models import Branch, LoanProduct
+from postloan.batch import ANALYZE_LEDGER_SQL
 
 BATCH = 50_000
 
@@ -273,8 +274,5 @@ def generate_portfolio(
         if progress:
             progress(hi, loans)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "ANALYZE loans_loan; ANALYZE loans_instalment; ANALYZE loans_repayment; "
-            "ANALYZE loans_allocation; ANALYZE postloan_loanriskstate"
-        )
+        cursor.execute(ANALYZE_LEDGER_SQL)
     return GeneratedPortfolio(loan_base + 1, loans, time.monotonic() - started)
