@@ -12,7 +12,7 @@ classification and the inspection planning that follow — in a child process wh
 resident memory is measured on its own. Then the same import again (nothing changes).
 
 Export: on a database of its own (daihou_bench_export), a generated book of N loans
-(postloan.generator, kept between runs when the size matches), classified for today
+(portfolio.generator, kept between runs when the size matches), classified for today
 (untimed, reported), then `manage.py export_portfolio --out FILE.csv` timed.
 
 Times are wall-clock; memory is the command's process (PostgreSQL's is not included).

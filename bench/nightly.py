@@ -249,7 +249,7 @@ def refresh_and_pages(as_of: date, env: dict) -> dict:
             "-c",
             "import django, os; "
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
-            "django.setup(); from postloan.dashboard import refresh_dashboard; "
+            "django.setup(); from postloan.reporting.snapshots import refresh_dashboard; "
             f"print('refresh', refresh_dashboard(as_of=__import__('datetime').date."
             f"fromisoformat('{(as_of + timedelta(days=1)).isoformat()}')))",
         ],

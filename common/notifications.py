@@ -25,7 +25,7 @@ def render(notification: Notification) -> str:
         return notification.kind
     params = dict(notification.params)
     if "tier" in params:
-        from postloan.classification import Tier
+        from postloan.risk.rules import Tier
 
         params["tier"] = Tier(params["tier"]).label
     try:

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "borrowers",
     "loans",
     "postloan",
+    "portfolio",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -77,7 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "common.context_processors.navbar",
+                "portal.context_processors.navbar",
             ],
         },
     },
@@ -163,16 +165,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
 )
 # The whole beat schedule, in one place. Times are Asia/Shanghai.
 CELERY_BEAT_SCHEDULE: dict = {
-    # The night's batch as one chain (postloan.nightly): month-end snapshot, classification,
+    # The night's batch as one chain (portfolio.nightly): month-end snapshot, classification,
     # inspection planning, early warnings, dashboard refresh, each after the previous one
     # finished, whatever each takes. Starting it twice joins the night under way.
     "night-chain": {
-        "task": "postloan.tasks.start_night",
+        "task": "portfolio.tasks.start_night",
         "schedule": crontab(hour=0, minute=30),
     },
     # Resumes a step whose worker was lost (its heartbeat stopped) or a chain that stalled.
     "night-watchdog": {
-        "task": "postloan.tasks.watch_night",
+        "task": "portfolio.tasks.watch_night",
         "schedule": crontab(minute="*"),
     },
     "inspection-reminders-morning": {
@@ -180,13 +182,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=7, minute=30),
     },
 }
-# The night's steps (postloan.nightly): a running step writes a heartbeat this often; one
+# The night's steps (portfolio.nightly): a running step writes a heartbeat this often; one
 # silent for NIGHT_STALE_SECONDS lost its worker and is resumed by the watchdog, at most
 # NIGHT_MAX_ATTEMPTS times in all before it is failed.
 NIGHT_HEARTBEAT_SECONDS = env.float("NIGHT_HEARTBEAT_SECONDS", default=15)
 NIGHT_STALE_SECONDS = env.float("NIGHT_STALE_SECONDS", default=120)
 NIGHT_MAX_ATTEMPTS = env.int("NIGHT_MAX_ATTEMPTS", default=3)
-# Loans per committed chunk of the classification (postloan.batch).
+# Loans per committed chunk of the classification (postloan.risk.nightly).
 CLASSIFY_CHUNK_SIZE = env.int("CLASSIFY_CHUNK_SIZE", default=250_000)
 
 # --- Auth, sessions, security --------------------------------------------------------------
@@ -344,6 +346,6 @@ LOGGING = {
 
 # An import that creates at least this many loans, and at least as many as the portal holds,
 # is a first load: the borrower and loan tables' indexes and keys are built after its rows
-# (loans.importing._first_load, docs/decisions.md).
+# (portfolio.importing._first_load, docs/decisions.md).
 DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS = env.int("DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS", default=5000)
 DAIHOU_DEMO_PASSWORD = env("DAIHOU_DEMO_PASSWORD", default="daihou-demo-2026")

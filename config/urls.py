@@ -6,17 +6,17 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 
-from common import views as common_views
 from common.passwords import PasswordChangeView
+from portal import views as portal_views
 
 admin.site.site_header = _("Daihou administration")
 admin.site.site_title = _("Daihou")
 admin.site.index_title = _("Records")
 
 urlpatterns = [
-    path("", common_views.home, name="home"),
-    path("healthz", common_views.healthz, name="healthz"),
-    path("favicon.ico", common_views.favicon, name="favicon"),
+    path("", portal_views.home, name="home"),
+    path("healthz", portal_views.healthz, name="healthz"),
+    path("favicon.ico", portal_views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
@@ -34,9 +34,11 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("borrowers/", include("borrowers.urls")),
     path("loans/", include("loans.urls")),
+    # The import and the export keep their /loans/ addresses.
+    path("loans/", include("portfolio.urls")),
     path("risk/", include("postloan.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 
 # The portal's own error page, rendered without the context processors (server_error).
-handler500 = "common.views.server_error"
+handler500 = "portal.views.server_error"

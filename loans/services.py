@@ -328,7 +328,7 @@ _deferred_replans: ContextVar[set[int] | None] = ContextVar("deferred_replans", 
 
 def _replan(loan: Loan) -> None:
     """Let the inspection plan follow a change to the loan at once."""
-    from postloan.scheduling import schedule_for_loans  # post-loan work builds on loans
+    from postloan.inspections.planning import schedule_for_loans  # post-loan work builds on loans
 
     deferred = _deferred_replans.get()
     if deferred is not None:
@@ -346,7 +346,7 @@ def replanning_deferred() -> Iterator[None]:
     have at the end anyway, except for inspections an earlier state would have planned and
     a later change cancelled (a loan booked and settled inside the block gets none).
     """
-    from postloan.scheduling import schedule_for_loans
+    from postloan.inspections.planning import schedule_for_loans
 
     loans: set[int] = set()
     token = _deferred_replans.set(loans)
@@ -728,7 +728,7 @@ def loan_reassign(
     loan.managing_officer = to_officer
     loan.save(update_fields=["managing_officer"])
     Handover.objects.filter(loan=loan, contacted_on__isnull=True).update(to_officer=to_officer)
-    from postloan.scheduling import follow_reassignment
+    from postloan.inspections.planning import follow_reassignment
 
     follow_reassignment(loan=loan, to_officer=to_officer)
     return assignment

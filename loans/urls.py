@@ -1,6 +1,6 @@
 from django.urls import path
 
-from loans import import_views, views
+from loans import views
 
 app_name = "loans"
 
@@ -19,8 +19,4 @@ urlpatterns = [
     path("guarantees/<int:pk>/status/", views.guarantee_status, name="guarantee_status"),
     path("<int:pk>/reassign/", views.loan_reassign, name="reassign"),
     path("<int:pk>/handover/", views.handover_contact, name="handover_contact"),
-    path("import/", import_views.import_upload, name="import"),
-    path("import/preview/", import_views.import_preview, name="import_preview"),
-    path("import/template.xlsx", import_views.import_template, name="import_template"),
-    path("export/", import_views.loan_export, name="export"),
 ]

@@ -122,7 +122,7 @@ def loan_list(request: HttpRequest) -> HttpResponse:
 
 def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk)
-    from postloan.views import loan_risk_context  # postloan builds on loans
+    from postloan.risk.views import loan_risk_context  # postloan builds on loans
 
     can_act = selectors.can_act_on(request.user, loan)
     return render(

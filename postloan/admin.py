@@ -113,7 +113,7 @@ class NightStepInline(admin.TabularInline):
 
 @admin.register(NightRun)
 class NightRunAdmin(ReadOnlyAdmin):
-    """The nights' chains (postloan.nightly); the runs page shows the same."""
+    """The nights' chains (portfolio.nightly); the runs page shows the same."""
 
     list_display = ["as_of", "status", "started_at", "finished_at", "starts", "trigger"]
     list_filter = ["status"]

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from postloan import dashboard_views, inspection_views, views, visit_views
+from postloan.fieldwork import views as visit_views
+from postloan.inspections import views as inspection_views
+from postloan.reporting import views as dashboard_views
+from postloan.risk import views
 
 app_name = "postloan"
 

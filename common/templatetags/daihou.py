@@ -67,7 +67,7 @@ TIER_COLOURS = {
 
 @register.simple_tag
 def tier_badge(tier: str | None) -> str:
-    from postloan.classification import Tier
+    from postloan.risk.rules import Tier
 
     if not tier:
         return "—"
@@ -124,7 +124,7 @@ INSPECTION_REASONS = {
 def inspection_reason(inspection) -> str:
     """Why an inspection is due, in the reader's words (one translation looked up, not the
     five possible ones: the agenda asks for 25 at a time)."""
-    from postloan.classification import Tier
+    from postloan.risk.rules import Tier
 
     if inspection.reason == "policy" and inspection.rule_id:
         tier = getattr(getattr(inspection.loan, "risk", None), "tier", "")
@@ -137,7 +137,7 @@ def inspection_reason(inspection) -> str:
 def cancel_reason(inspection) -> str:
     from django.utils.translation import gettext as _
 
-    from postloan.classification import Tier
+    from postloan.risk.rules import Tier
 
     reason = inspection.cancel_reason
     if reason == "loan_closed":

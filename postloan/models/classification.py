@@ -11,8 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from postloan import factors
-from postloan.classification import DEFAULT_PROVISION_PERCENT, TIER_LABELS, TIER_ORDER
+from postloan.risk import factors
+from postloan.risk.rules import DEFAULT_PROVISION_PERCENT, TIER_LABELS, TIER_ORDER
 
 TIER_CHOICES = [(tier.value, TIER_LABELS[tier]) for tier in TIER_ORDER]
 TIER_VALUES = [tier.value for tier in TIER_ORDER]

@@ -151,7 +151,7 @@ class RollupDimensions(models.Model):
 
 
 class PortfolioRollup(RollupDimensions, PortfolioFigures):
-    """PortfolioSummary summed per level (postloan.dashboard.rebuild_rollups)."""
+    """PortfolioSummary summed per level (postloan.reporting.snapshots.rebuild_rollups)."""
 
     class Meta:
         verbose_name = _("portfolio roll-up")
@@ -163,7 +163,7 @@ class PortfolioRollup(RollupDimensions, PortfolioFigures):
 
 
 class MigrationRollup(RollupDimensions, MigrationFigures):
-    """MigrationSummary summed per level (postloan.dashboard.rebuild_rollups)."""
+    """MigrationSummary summed per level (postloan.reporting.snapshots.rebuild_rollups)."""
 
     class Meta:
         verbose_name = _("migration roll-up")

@@ -203,7 +203,7 @@ class Inspection(models.Model):
                 ),
             ),
             # One open unplanned visit per loan and officer a day: a double click on "Start
-            # an unplanned visit" resumes it (postloan/visits.py). Partial, so the planned
+            # an unplanned visit" resumes it (postloan.fieldwork.services). Partial, so the planned
             # rows (a million a month) add no entry and cost only the predicate.
             models.UniqueConstraint(
                 fields=["loan", "assigned_to", "due_on"],

@@ -1,6 +1,6 @@
 """The night's batch as one chain (issue 16): a record of each night and of its steps.
 
-The chain (postloan/nightly.py) runs the steps in order, each after the previous one
+The chain (portfolio/nightly.py) runs the steps in order, each after the previous one
 finished. A step's row is also its lease: the attempt running it writes its `heartbeat_at`
 every few seconds from a thread of its own, so the beat's watchdog can tell a step whose
 worker was killed (its heartbeat stops) from a long one, and hand it to another worker.

@@ -9,7 +9,6 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from postloan import factors
 from postloan.models.classification import (
     TIER_CHOICES,
     TIER_VALUES,
@@ -17,6 +16,7 @@ from postloan.models.classification import (
     TierAdjustment,
 )
 from postloan.models.inspections import Inspection
+from postloan.risk import factors
 
 
 class VisitMethod(models.TextChoices):

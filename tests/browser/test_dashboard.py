@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from postloan.dashboard import snapshot_portfolio
+from postloan.reporting.snapshots import snapshot_portfolio
 from tests.factories import make_person
 from tests.postloan.helpers import book, pay_instalments
 from tests.utils import login

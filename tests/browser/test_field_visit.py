@@ -10,9 +10,9 @@ from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
 
-from postloan.batch import classify_portfolio
+from postloan.inspections.planning import schedule_inspections
 from postloan.models import CollectionPlan, Inspection, InspectionReport, LoanRiskState
-from postloan.scheduling import schedule_inspections
+from postloan.risk.nightly import classify_portfolio
 from tests.factories import book_loan, make_person
 from tests.utils import login
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from loans.importing import TABLE_ORDER
 from loans.models import Loan
+from portfolio.importing import TABLE_ORDER
 from postloan.models import ClassificationRun
 from tests.utils import login
 
@@ -71,7 +71,7 @@ def test_a_risk_manager_imports_a_book_after_fixing_its_errors(page, risk_manage
 def test_a_risk_manager_imports_as_of_a_cut_over_date_after_a_wrong_header(
     page, risk_manager, tmp_path
 ):
-    from tests.loans.test_import_as_of import a_small_book
+    from tests.portfolio.test_import_as_of import a_small_book
 
     page.set_viewport_size({"width": 1280, "height": 900})
     login(page, risk_manager.username)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
 
-from postloan import visits
+from postloan.fieldwork import services as visits
 from postloan.models import ContactAttempt, Inspection, InspectionReport
 from tests.factories import book_loan, make_person
 from tests.utils import login

@@ -78,7 +78,7 @@ def test_web_requests_record_the_user_and_url(client, admin_user, officer):
 def test_management_commands_record_their_command_line(tmp_path, monkeypatch):
     # A small import (it creates the officers' users) rather than the demo: the same
     # AuditedCommand, in a second instead of two minutes.
-    from tests.loans.test_import_as_of import a_small_book
+    from tests.portfolio.test_import_as_of import a_small_book
 
     a_small_book(tmp_path)
     argv = ["import_portfolio", str(tmp_path), "--as-of", "2025-06-30"]

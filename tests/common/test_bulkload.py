@@ -13,7 +13,7 @@ from django.utils import timezone
 from common.bulkload import deferred_indexes_and_keys, droppable
 from loans.models import Instalment
 from tests.factories import book_loan
-from tests.loans.test_import import schema_of
+from tests.portfolio.test_import import schema_of
 
 TABLES = ("loans_loan", "loans_instalment", "loans_repayment", "loans_allocation")
 

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.clock(date(2026, 3, 16))
 FORM_MODULES = [
     "borrowers.forms",
     "loans.forms",
-    "loans.import_views",
-    "postloan.forms",
-    "postloan.visit_forms",
-    "postloan.inspection_views",
+    "portfolio.views",
+    "postloan.risk.forms",
+    "postloan.fieldwork.forms",
+    "postloan.inspections.views",
 ]
 # Coordinates are filled in by the browser's geolocation, not typed, and may be negative.
 NOT_TYPED = {"latitude", "longitude", "location_accuracy"}

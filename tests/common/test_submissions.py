@@ -1,6 +1,6 @@
 """One-time form keys (common/submissions.py, issue 16): a form is done once per key and
 content; a refused form keeps no key; the keys are a user's own and forgotten after a while.
-The same forms at real concurrency: tests/postloan/test_double_submit.py."""
+The same forms at real concurrency: tests/postloan/fieldwork/test_double_submit.py."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from common.money import ZERO
 from loans import services as loan_services
 from loans.models import Instalment, Loan
 from loans.selectors import loan_position
-from postloan import batch
-from postloan.classification import quantitative_tier
 from postloan.models import LoanRiskState
+from postloan.risk import nightly as batch
+from postloan.risk.rules import quantitative_tier
 from tests.factories import book_loan, make_person
 
 _references = itertools.count(1)

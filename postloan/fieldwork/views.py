@@ -1,0 +1,507 @@
+"""Pages for field visits: the report, default follow-up, collection plans, the ledger."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from common.roles import is_supervisor, keeps_records, manages_risk, role_required
+from common.services import add_service_errors
+from common.submissions import submitted_once
+from loans.selectors import get_loan_for_user, loans_actionable_by, loans_visible_to
+from postloan.fieldwork import services as visits
+from postloan.fieldwork import uploads
+from postloan.fieldwork.forms import (
+    AddendumForm,
+    AttachmentForm,
+    ClosureForm,
+    ContactAttemptForm,
+    DecisionForm,
+    PlanForm,
+    ReportForm,
+    StepDoneForm,
+)
+from postloan.inspections import ledger as inspection_ledger
+from postloan.inspections.selectors import inspections_visible_to
+from postloan.models import (
+    CollectionPlan,
+    CollectionStep,
+    InspectionKind,
+    InspectionReport,
+    ReportAttachment,
+)
+
+PAGE_SIZE = 50
+
+
+def _report_for(user, pk: int, *, write: bool = False) -> InspectionReport:
+    """The report if the user may see (or write) its loan; 404 otherwise."""
+    loans = loans_actionable_by(user) if write else loans_visible_to(user)
+    report = (
+        InspectionReport.objects.select_related("loan", "loan__borrower", "inspection", "author")
+        .filter(pk=pk)
+        .filter(loan__in=loans)
+        .first()
+    )
+    if report is None:
+        raise Http404
+    return report
+
+
+@role_required(keeps_records)
+@require_POST
+def report_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start (or resume) the report of an inspection on the agenda."""
+    inspection = inspections_visible_to(request.user).filter(pk=pk).select_related("loan").first()
+    if inspection is None:
+        raise Http404
+    try:
+        report = visits.report_start(inspection=inspection, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("postloan:agenda")
+    return redirect("postloan:report_edit", pk=report.pk)
+
+
+@role_required(keeps_records)
+@require_POST
+@submitted_once
+def visit_ad_hoc(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = get_loan_for_user(request.user, pk, act=True)
+    try:
+        report = visits.report_start_ad_hoc(loan=loan, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(loan)
+    return redirect("postloan:report_edit", pk=report.pk)
+
+
+def _report_form(request, report, data=None):
+    loan = report.loan
+    return ReportForm(
+        data,
+        initial=ReportForm.initial_for(report),
+        report=report,
+        items=list(report.answers.values_list("item", flat=True)),
+        collateral=list(loan.collateral.filter(status="held")),
+        guarantors=[
+            g.guarantor for g in loan.guarantees.filter(status="active").select_related("guarantor")
+        ],
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report's page. Every button on it sends the whole form: logging an attempt or
+    attaching a file (without JavaScript) saves the draft in the same transaction, and
+    saving or submitting logs the attempt or attaches the file chosen but not yet sent —
+    no button loses what was typed."""
+    report = _report_for(request.user, pk, write=True)
+    if report.is_final:
+        if request.method == "POST":
+            # A second tab (or a colleague) submitted it first: say so, not just redirect.
+            messages.error(
+                request,
+                _(
+                    "This report was submitted (perhaps from another tab) and is final; add an "
+                    "addendum to correct it."
+                ),
+            )
+        return redirect("postloan:report_detail", pk=report.pk)
+    data = request.POST if request.method == "POST" else None
+    form = _report_form(request, report, data)
+    attempt_form = ContactAttemptForm(data) if form.is_follow_up else None
+    upload_problems: list[str] = []
+    if request.method == "POST":
+        done = _report_post(request, report, form, attempt_form, upload_problems)
+        if done is not None:
+            return done
+    context = _report_context(request, report, form, attempt_form)
+    context["upload_messages"] = [{"ok": False, "text": text} for text in upload_problems]
+    return render(request, "postloan/report_form.html", context)
+
+
+def _report_post(request, report, form, attempt_form, upload_problems) -> HttpResponse | None:
+    """Save (and maybe submit) the report with what the other buttons add; None to show the
+    form again, everything as typed, with what was wrong."""
+    action = request.POST.get("action", "save")
+    upload = request.FILES.get("file")
+    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
+    valid = form.is_valid()
+    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    if action == "attach" and upload is None:
+        upload_problems.append(_("Choose a photo or document to attach."))
+        valid = False
+    if not valid:
+        if upload is not None:
+            upload_problems.append(_("The file was not attached: choose it again."))
+        return None
+    saved = None
+    try:
+        # First the draft, with the attempt and the file: a submission refused below keeps it.
+        saved = visits.report_save_draft(
+            report=report,
+            version=form.cleaned_data["version"],
+            data=form.to_input(),
+            by=request.user,
+            attempt=attempt_form.to_input() if with_attempt else None,
+            upload=upload,
+        )
+        if action == "submit":
+            saved = visits.report_submit(report=saved, version=saved.version, by=request.user)
+    except ValidationError as error:
+        _show_report_errors(form, attempt_form, upload_problems, error)
+        if saved is not None:
+            # The draft half went through: the next try builds on that version. After
+            # a conflict the version stays as it was, so that another click cannot
+            # overwrite the other tab's work unseen.
+            form.data = form.data.copy()
+            form.data["version"] = saved.version
+        elif upload is not None:
+            upload_problems.append(_("The file was not attached: choose it again."))
+        messages.error(
+            request,
+            _("The report was not submitted; your draft is saved. See the fields marked.")
+            if saved is not None
+            else _("Not saved: see the fields marked."),
+        )
+        return None
+    if action == "submit":
+        messages.success(request, _("Report submitted; the inspection is done."))
+        return redirect("postloan:report_detail", pk=saved.pk)
+    done = [_("Draft saved.")]
+    if with_attempt:
+        done.append(_("Attempt logged."))
+    if upload is not None:
+        done.append(_("Attached."))
+    messages.success(request, " ".join(done))
+    return redirect("postloan:report_edit", pk=saved.pk)
+
+
+def _show_report_errors(form, attempt_form, upload_problems, error: ValidationError) -> None:
+    """A service's errors where they belong: the attempt's on its fields, the file's in the
+    attachments card, the rest on the report."""
+    if not hasattr(error, "error_dict"):
+        add_service_errors(form, error)
+        return
+    rest = {}
+    prefix = f"{visits.ATTEMPT_PREFIX}-"
+    for name, errors in error.error_dict.items():
+        if name.startswith(prefix) and attempt_form is not None:
+            field = name.removeprefix(prefix)
+            for item in errors:
+                attempt_form.add_error(field if field in attempt_form.fields else None, item)
+        elif name == "file":
+            upload_problems.extend(message for item in errors for message in item.messages)
+        else:
+            rest[name] = errors
+    if rest:
+        add_service_errors(form, ValidationError(rest))
+
+
+def _report_context(request, report, form, attempt_form=None) -> dict:
+    return {
+        "report": report,
+        "loan": report.loan,
+        "form": form,
+        "attempt_form": attempt_form or ContactAttemptForm(),
+        "attachments": list(report.attachments.all()),
+        "attempts": list(report.contact_attempts.all()),
+        "today": timezone.localdate(),
+    }
+
+
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_for(request.user, pk)
+    if not report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists():
+        return redirect("postloan:report_edit", pk=report.pk)
+    return render(request, "postloan/report_detail.html", _detail_context(request, report))
+
+
+def _detail_context(request, report, addendum_form=None) -> dict:
+    can_amend = (
+        report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists()
+    )
+    return {
+        "report": report,
+        "loan": report.loan,
+        "checklist": visits.checklist_rows(report.answers.all()),
+        "collateral_checks": list(report.collateral_checks.select_related("collateral")),
+        "guarantor_checks": list(report.guarantor_checks.select_related("guarantor")),
+        "factors": list(report.factors.all()),
+        "attachments": list(report.attachments.all()),
+        "attempts": list(report.contact_attempts.all()),
+        "addenda": list(report.addenda.select_related("author")),
+        "plans": list(report.plans.all()),
+        "addendum_form": addendum_form or AddendumForm(),
+        "can_amend": can_amend,
+        "can_propose_plan": can_amend
+        and report.loan.is_active
+        and report.inspection.kind == InspectionKind.DEFAULT_FOLLOW_UP
+        and keeps_records(request.user),
+        "printing": request.GET.get("print") == "1",
+    }
+
+
+@require_POST
+@submitted_once(field="upload_key")
+def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_for(request.user, pk, write=True)
+    form = AttachmentForm(request.POST, request.FILES)
+    results = []  # (ok, message)
+    if form.is_valid():
+        try:
+            visits.attachment_add(report=report, upload=form.cleaned_data["file"], by=request.user)
+        except ValidationError as error:
+            results += [(False, message) for message in error.messages]
+        else:
+            results.append((True, _("Attached.")))
+    else:
+        results += [(False, message) for errors in form.errors.values() for message in errors]
+    if request.htmx:
+        # Only the attachments card is replaced, so the unsaved report around it is kept.
+        response = render(
+            request,
+            "postloan/partials/attachments.html",
+            {
+                "report": report,
+                "attachments": list(report.attachments.all()),
+                "upload_messages": [{"ok": ok, "text": text} for ok, text in results],
+            },
+        )
+        response.submission_done = any(ok for ok, _text in results)
+        return response
+    for ok, text in results:
+        (messages.success if ok else messages.error)(request, text)
+    return redirect("postloan:report_edit", pk=report.pk)
+
+
+def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
+    attachment = get_object_or_404(ReportAttachment.objects.select_related("report"), pk=pk)
+    # The same check as the report's own page: may this user see the loan?
+    _report_for(request.user, attachment.report_id)
+    # The type is read from the stored bytes, and the name given the type's extension, so a
+    # row saved before names were corrected at upload ("evil.html" holding a PDF) is still
+    # served as what it is (uploads.download_name).
+    handle = attachment.file.open("rb")
+    content_type, _extension = uploads.sniff(handle.read(16)) or uploads.UNKNOWN_TYPE
+    handle.seek(0)
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        as_attachment=not content_type.startswith("image/"),
+        filename=uploads.download_name(attachment.original_name, content_type),
+    )
+    response["Cache-Control"] = "private, max-age=0"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@submitted_once
+def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report_for(request.user, pk, write=True)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            visits.report_add_addendum(
+                report=report, text=form.cleaned_data["text"], by=request.user
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Addendum added."))
+            return redirect("postloan:report_detail", pk=report.pk)
+    # The report again, with the addendum as typed and what is wrong with it.
+    return render(
+        request, "postloan/report_detail.html", _detail_context(request, report, form), status=400
+    )
+
+
+# --- Collection plans ---------------------------------------------------------------------------
+
+
+@role_required(keeps_records)
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = get_loan_for_user(request.user, pk, act=True)
+    report = None
+    if request.GET.get("report", "").isdigit():
+        report = _report_for(request.user, int(request.GET["report"]), write=True)
+    form = PlanForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plan = visits.plan_propose(
+                loan=loan,
+                kind=form.cleaned_data["kind"],
+                summary=form.cleaned_data["summary"],
+                steps=form.steps(),
+                by=request.user,
+                report=report,
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Plan sent to a supervisor for approval."))
+            return redirect("postloan:plan_detail", pk=plan.pk)
+    return render(request, "postloan/plan_form.html", {"form": form, "loan": loan})
+
+
+def _plan_for(user, pk: int) -> CollectionPlan:
+    plan = (
+        CollectionPlan.objects.select_related("loan", "loan__borrower", "author", "decided_by")
+        .filter(pk=pk, loan__in=loans_visible_to(user))
+        .first()
+    )
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def plan_list(request: HttpRequest) -> HttpResponse:
+    plans = (
+        CollectionPlan.objects.filter(loan__in=loans_visible_to(request.user))
+        .select_related("loan", "loan__borrower", "author")
+        .order_by("status", "created_at")
+    )
+    if request.GET.get("status"):
+        plans = plans.filter(status=request.GET["status"])
+    page = Paginator(plans, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "postloan/plan_list.html",
+        {
+            "page": page,
+            "status": request.GET.get("status", ""),
+            "statuses": CollectionPlan.Status.choices,
+        },
+    )
+
+
+def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = _plan_for(request.user, pk)
+    return render(
+        request,
+        "postloan/plan_detail.html",
+        {
+            "plan": plan,
+            "steps": list(plan.steps.all()),
+            "decision_form": DecisionForm(),
+            "step_form": StepDoneForm(),
+            "can_decide": is_supervisor(request.user)
+            and plan.author_id != request.user.pk
+            and plan.status == CollectionPlan.Status.PENDING,
+            "can_track": plan.status == CollectionPlan.Status.APPROVED
+            and loans_actionable_by(request.user).filter(pk=plan.loan_id).exists(),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@role_required(is_supervisor)
+@require_POST
+@submitted_once
+def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = _plan_for(request.user, pk)
+    form = DecisionForm(request.POST)
+    form.is_valid()
+    approve = request.POST.get("decision") == "approve"
+    try:
+        visits.plan_decide(
+            plan=plan,
+            approve=approve,
+            comment=form.cleaned_data.get("comment", ""),
+            by=request.user,
+        )
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Plan approved.") if approve else _("Plan rejected."))
+    return redirect("postloan:plan_detail", pk=plan.pk)
+
+
+@require_POST
+@submitted_once
+def step_done(request: HttpRequest, pk: int) -> HttpResponse:
+    step = get_object_or_404(CollectionStep.objects.select_related("plan"), pk=pk)
+    plan = _plan_for(request.user, step.plan_id)
+    form = StepDoneForm(request.POST)
+    if form.is_valid():
+        try:
+            visits.plan_step_done(step=step, by=request.user, **form.cleaned_data)
+        except (ValidationError, PermissionDenied) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        else:
+            messages.success(request, _("Step done."))
+    return redirect("postloan:plan_detail", pk=plan.pk)
+
+
+# --- The ledger and the closure evaluation -------------------------------------------------------
+
+
+def ledger(request: HttpRequest) -> HttpResponse:
+    form = inspection_ledger.LedgerFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = inspection_ledger.ledger(request.user, filters=filters)
+    export = request.GET.get("export")
+    if export in ("csv", "xlsx"):
+        stamp = timezone.localdate().isoformat()
+        if export == "csv":
+            content, mime = inspection_ledger.export_csv(rows), "text/csv; charset=utf-8"
+        else:
+            content = inspection_ledger.export_xlsx(rows)
+            mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = HttpResponse(content, content_type=mime)
+        response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.{export}"'
+        return response
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "postloan/ledger.html",
+        {
+            "form": form,
+            "page": page,
+            "today": timezone.localdate(),
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def closure_create(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = get_loan_for_user(request.user, pk)
+    if not (manages_risk(request.user) or loan.managing_officer_id == request.user.pk):
+        raise PermissionDenied
+    form = ClosureForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            visits.closure_evaluate(loan=loan, by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Closure evaluation saved."))
+            return redirect(loan)
+    return render(
+        request,
+        "common/form_page.html",
+        {
+            "form": form,
+            "title": _("Closure evaluation of %(ref)s") % {"ref": loan.reference},
+            "intro": _(
+                "The customer, the loan, the originating and managing officers, and the "
+                "lessons learned (Sec. 7)."
+            ),
+            "back_url": loan.get_absolute_url(),
+            "back_label": loan.reference,
+        },
+    )

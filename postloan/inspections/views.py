@@ -1,0 +1,321 @@
+"""Pages for planned inspections: the officer's agenda, the managers' view, the policy."""
+
+from __future__ import annotations
+
+from django import forms
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from common.celery import enqueue_on_commit
+from common.forms import plain_decimals
+from common.roles import manages_risk, role_required, sees_whole_portfolio
+from common.services import add_service_errors
+from common.submissions import submitted_once
+from common.templatetags.daihou import inspection_reason, tier_badge
+from common.urltools import pk_url
+from loans.forms import OfficerChoiceField, loan_officers
+from loans.models import Branch, LoanProduct
+from postloan.inspections import selectors
+from postloan.models import (
+    TIER_CHOICES,
+    EarlyWarning,
+    InspectionKind,
+    InspectionPolicyRule,
+)
+
+PAGE_SIZE = 50
+AGENDA_PAGE = 25
+
+
+class InspectionFilterForm(forms.Form):
+    officer = OfficerChoiceField(
+        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
+    )
+    branch = forms.ModelChoiceField(
+        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
+    )
+    kind = forms.ChoiceField(
+        label=gettext_lazy("kind"),
+        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
+        required=False,
+    )
+    tier = forms.ChoiceField(
+        label=gettext_lazy("tier"),
+        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
+        required=False,
+    )
+    overdue = forms.ChoiceField(
+        label=gettext_lazy("overdue"),
+        choices=[
+            ("", gettext_lazy("all")),
+            ("yes", gettext_lazy("overdue")),
+            ("no", gettext_lazy("not overdue")),
+        ],
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["officer"].queryset = loan_officers()
+
+
+class PolicyRuleForm(forms.ModelForm):
+    class Meta:
+        model = InspectionPolicyRule
+        formfield_callback = plain_decimals
+        fields = [
+            "name",
+            "is_active",
+            "tier",
+            "collateral_kind",
+            "min_outstanding",
+            "product",
+            "repayment_method",
+            "frequency",
+            "times_per_month",
+            "every_months",
+            "sample_percent",
+            "kind",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        frequency = data.get("frequency")
+        needed = {
+            "per_month": ("times_per_month", 1, 8),
+            "every_n_months": ("every_months", 1, 36),
+            "sample": ("sample_percent", 0.01, 100),
+        }.get(frequency)
+        if needed:
+            field, low, high = needed
+            value = data.get(field)
+            if value is None or not low <= value <= high:
+                self.add_error(
+                    field,
+                    _("Give a value from %(low)s to %(high)s for this frequency.")
+                    % {"low": low, "high": high},
+                )
+            for other in ("times_per_month", "every_months", "sample_percent"):
+                if other != field:
+                    data[other] = None
+        return data
+
+
+def _labels(choices) -> dict[str, str]:
+    """A choice field's labels by value, translated once for a page: a model's get_…_display
+    translates every label of the field's choices on each call, once a row."""
+    return {value: str(label) for value, label in choices}
+
+
+def _agenda_rows(items, today) -> list[dict]:
+    """What each agenda row shows, worked out here rather than tag by tag in the template
+    (the agenda is the page officers open most, often on a phone)."""
+    loan_url, report_url = pk_url("loans:detail"), pk_url("postloan:report_open")
+    start, resume = _("Start the report"), _("Continue the report")
+    kinds = _labels(InspectionKind.choices)
+    badges = {tier: tier_badge(tier) for tier in {i.loan.risk.tier for i in items}}
+    return [
+        {
+            "pk": i.pk,
+            "loan_url": loan_url(i.loan_id),
+            "reference": i.loan.reference,
+            "borrower": i.loan.borrower.name,
+            "tier_badge": badges[i.loan.risk.tier],
+            "kind": kinds.get(i.kind, i.kind),
+            "reason": inspection_reason(i),
+            "overdue": i.due_on < today,
+            "due": _("due %(date)s") % {"date": i.due_on.isoformat()},
+            "report_url": report_url(i.pk),
+            "button": resume if getattr(i, "report", None) else start,
+        }
+        for i in items
+    ]
+
+
+def _warning_rows(warnings) -> list[dict]:
+    """The open early warnings, each with its loan's URL (one reversal)."""
+    loan_url = pk_url("loans:detail")
+    kinds = _labels(EarlyWarning.Kind.choices)
+    return [
+        {
+            "url": loan_url(w.loan_id),
+            "reference": w.loan.reference,
+            "borrower": w.loan.borrower.name,
+            "kind": kinds.get(w.kind, w.kind),
+            "raised_on": w.raised_on.isoformat(),
+        }
+        for w in warnings
+    ]
+
+
+def _closure_links(loans) -> list[dict]:
+    """The closed loans awaiting their evaluation, each with its form's URL (one reversal)."""
+    closure_url = pk_url("postloan:closure")
+    return [{"url": closure_url(loan.pk), "reference": loan.reference} for loan in loans]
+
+
+def agenda(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    # A page at a time: an officer with a large book must not wait for hundreds of rows.
+    inspections = selectors.agenda(request.user, today=today)
+    counts = selectors.agenda_counts(request.user, today=today)
+    paginator = Paginator(inspections, AGENDA_PAGE)
+    paginator.count = counts["total"]  # counted above, with the overdue ones
+    page = paginator.get_page(request.GET.get("page"))
+    items = list(page.object_list)
+    return render(
+        request,
+        "postloan/agenda.html",
+        {
+            "page": page,
+            "overdue_total": counts["overdue"],
+            "overdue": _agenda_rows([i for i in items if i.due_on < today], today),
+            "upcoming": _agenda_rows([i for i in items if i.due_on >= today], today),
+            "warnings": _warning_rows(selectors.open_warnings(request.user)),
+            "closures": _closure_links(selectors.closures_to_write(request.user)),
+            "today": today,
+        },
+    )
+
+
+@role_required(sees_whole_portfolio)
+def inspection_list(request: HttpRequest) -> HttpResponse:
+    form = InspectionFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    today = timezone.localdate()
+    inspections = selectors.open_inspections(request.user, filters=filters, today=today)
+    page = Paginator(inspections, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "postloan/inspection_list.html",
+        {"form": form, "page": page, "today": today},
+    )
+
+
+@role_required(sees_whole_portfolio)
+def policy(request: HttpRequest) -> HttpResponse:
+    rules = InspectionPolicyRule.objects.select_related("product").order_by("-is_active", "id")
+    return render(
+        request,
+        "postloan/policy.html",
+        {
+            "rules": rules,
+            "history": _policy_history(limit=100),
+            "can_edit": manages_risk(request.user),
+        },
+    )
+
+
+def _policy_history(*, limit: int) -> list[dict]:
+    """The latest changes, newest first, each with who, when, and the fields that changed
+    (before → after, in the reader's words)."""
+    Event = apps.get_model("postloan", "InspectionPolicyRuleEvent")
+    events = list(Event.objects.select_related("pgh_context").order_by("-pgh_id")[:limit])
+    if not events:
+        return []
+    # What each rule looked like before the oldest change shown: its previous event may lie
+    # outside the window (the window is the latest events, so it is the rule's last one
+    # before the window).
+    by_rule: dict[int, object] = {
+        event.pgh_obj_id: event
+        for event in Event.objects.filter(
+            pgh_obj_id__in={e.pgh_obj_id for e in events}, pgh_id__lt=events[-1].pgh_id
+        )
+        .order_by("pgh_obj_id", "-pgh_id")
+        .distinct("pgh_obj_id")
+    }
+    users = User.objects.in_bulk(
+        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
+    )
+    products = LoanProduct.objects.in_bulk(
+        ({e.product_id for e in events} | {e.product_id for e in by_rule.values()}) - {None}
+    )
+    fields = [f for f in InspectionPolicyRule._meta.fields if f.name != "id"]
+    history = []
+    for event in reversed(events):
+        previous = by_rule.get(event.pgh_obj_id)
+        changes = []
+        for field in fields:
+            after = getattr(event, field.attname)
+            before = getattr(previous, field.attname) if previous is not None else None
+            if previous is None or before != after:
+                changes.append(
+                    {
+                        "field": field.verbose_name,
+                        "before": "" if previous is None else _shown(field, before, products),
+                        "after": _shown(field, after, products),
+                    }
+                )
+        by_rule[event.pgh_obj_id] = event
+        user_id = event.pgh_context.metadata.get("user") if event.pgh_context_id else None
+        history.append(
+            {
+                "event": event,
+                "user": users.get(user_id),
+                "changes": changes,
+                "created": event.pgh_label == "insert",
+            }
+        )
+    return list(reversed(history))
+
+
+def _shown(field, value, products) -> str:
+    if value is None or value == "":
+        return ""
+    if field.name == "product":
+        product = products.get(value)
+        return product.name if product else str(value)
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return str(value)
+
+
+@role_required(manages_risk)
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    rule = get_object_or_404(InspectionPolicyRule, pk=pk) if pk else None
+    form = PolicyRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                saved = form.save()
+                from postloan.tasks import schedule_inspections
+
+                # Re-plan the portfolio with the new policy once this change is committed.
+                enqueue_on_commit(schedule_inspections)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Rule “%(name)s” saved; the inspection plan is being updated.")
+                % {"name": saved.name},
+            )
+            return redirect("postloan:policy")
+    return render(
+        request,
+        "common/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit an inspection rule") if rule else _("New inspection rule"),
+            "intro": _(
+                "Empty conditions match every loan. Where several rules apply to a loan, the "
+                "strictest (most inspections a month) wins."
+            ),
+            "back_url": "/risk/policy/",
+            "back_label": _("Inspection policy"),
+        },
+    )
