@@ -12,6 +12,8 @@ from django.contrib.auth.models import User
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from common.notification_texts import render
+
 
 @pghistory.track(
     pghistory.InsertEvent(),
@@ -106,7 +108,7 @@ class Notification(models.Model):
     """A message for one user: shown in the navbar and in the daily digest.
 
     Stored as a kind and parameters, not as text, so that each reader sees it in their
-    own language; the texts are in common/notifications.py.
+    own language; each app registers its kinds' texts (common/notification_texts.py).
     """
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
@@ -123,9 +125,7 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["recipient", "read_at"])]
 
     def __str__(self) -> str:
-        from common.notifications import render
-
-        return render(self)
+        return render(self.kind, self.params)
 
 
 class SubmissionKey(models.Model):

@@ -45,6 +45,7 @@ from loans.models import (
     Valuation,
 )
 from loans.schedule import ScheduledInstalment, add_months, generate_schedule
+from loans.signals import loan_reassigned, loans_changed
 
 
 def _has_fen_precision(value: Decimal) -> bool:
@@ -327,14 +328,12 @@ _deferred_replans: ContextVar[set[int] | None] = ContextVar("deferred_replans", 
 
 
 def _replan(loan: Loan) -> None:
-    """Let the inspection plan follow a change to the loan at once."""
-    from postloan.inspections.planning import schedule_for_loans  # post-loan work builds on loans
-
+    """Let the work planned from the loan (its inspections) follow a change at once."""
     deferred = _deferred_replans.get()
     if deferred is not None:
         deferred.add(loan.pk)
         return
-    schedule_for_loans([loan.pk])
+    loans_changed.send(sender=Loan, loan_ids=[loan.pk])
 
 
 @contextlib.contextmanager
@@ -346,8 +345,6 @@ def replanning_deferred() -> Iterator[None]:
     have at the end anyway, except for inspections an earlier state would have planned and
     a later change cancelled (a loan booked and settled inside the block gets none).
     """
-    from postloan.inspections.planning import schedule_for_loans
-
     loans: set[int] = set()
     token = _deferred_replans.set(loans)
     try:
@@ -355,7 +352,7 @@ def replanning_deferred() -> Iterator[None]:
     finally:
         _deferred_replans.reset(token)
     if loans:
-        schedule_for_loans(sorted(loans))
+        loans_changed.send(sender=Loan, loan_ids=sorted(loans))
 
 
 # --- Status: one guarded transition ----------------------------------------------------------
@@ -728,9 +725,7 @@ def loan_reassign(
     loan.managing_officer = to_officer
     loan.save(update_fields=["managing_officer"])
     Handover.objects.filter(loan=loan, contacted_on__isnull=True).update(to_officer=to_officer)
-    from postloan.inspections.planning import follow_reassignment
-
-    follow_reassignment(loan=loan, to_officer=to_officer)
+    loan_reassigned.send(sender=Loan, loan=loan, to_officer=to_officer)
     return assignment
 
 

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from borrowers.models import Guarantee
 from borrowers.selectors import borrowers_visible_to, guarantors_visible_to
 from borrowers.services import guarantee_add, guarantee_set_status
 from common import roles
@@ -36,6 +37,7 @@ from loans.forms import (
     WriteOffForm,
 )
 from loans.models import Collateral, LoanStatus, Repayment
+from loans.signals import loan_page_context
 
 PAGE_SIZE = 25
 
@@ -122,8 +124,6 @@ def loan_list(request: HttpRequest) -> HttpResponse:
 
 def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     loan = selectors.get_loan_for_user(request.user, pk)
-    from postloan.risk.views import loan_risk_context  # postloan builds on loans
-
     can_act = selectors.can_act_on(request.user, loan)
     return render(
         request,
@@ -131,7 +131,7 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "loan": loan,
             **selectors.loan_detail(loan),
-            **loan_risk_context(request, loan),
+            **loan_page_context(request, loan),
             "can_act": can_act and loan.is_active,
             "can_manage": manages_risk(request.user),
             "is_managing_officer": loan.managing_officer_id == request.user.pk,
@@ -375,8 +375,6 @@ def guarantee_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @submitted_once
 def guarantee_status(request: HttpRequest, pk: int) -> HttpResponse:
-    from borrowers.models import Guarantee
-
     guarantee = get_object_or_404(Guarantee.objects.select_related("guarantor"), pk=pk)
     loan = selectors.get_loan_for_user(request.user, guarantee.loan_id, act=True)
     form = GuaranteeStatusForm(request.POST or None)
