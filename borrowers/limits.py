@@ -5,7 +5,11 @@ only a valid joint-guarantee group gives every member a limit of their own. When
 member drops out and the group falls below its minimum size, it is no longer a joint
 group: one of the remaining may borrow, with the others as ordinary guarantors.
 
-Pure arithmetic, no ORM: the limit calculator page and the booking checks feed it.
+Pure arithmetic, no ORM: the limit calculator page and the booking (loans.services.loan_book)
+call it. What a person may borrow is the product's per-person limit; what is left of it is
+that limit less the principal they still owe (`headroom`), and a new loan may not take them
+over it (`over_limit`, `principal_over_limit`). borrowers/limits_sql.py writes the same two
+for set-based SQL, held against these by tests/borrowers/test_limits_sql.py.
 """
 
 from __future__ import annotations
@@ -76,10 +80,41 @@ class DropOutScenario:
     remains_group: bool
 
 
+def headroom(limit: Decimal, owed: Decimal) -> Decimal:
+    """What is left of a person's `limit` when they owe `owed` (principal still owed on
+    their active loans, of any product): never below 0, even when an older, larger loan
+    took them over it."""
+    return max(limit - owed, ZERO)
+
+
+def over_limit(limit: Decimal, owed: Decimal, principal: Decimal) -> bool:
+    """Whether lending `principal` more takes a person who owes `owed` over `limit`."""
+    return owed + principal > limit
+
+
+def principal_over_limit(
+    *, name: str, limit: Decimal, owed: Decimal, principal: Decimal
+) -> str | None:
+    """Why `name` may not borrow `principal` more under `limit` (the booking's error on the
+    principal), or None when it fits."""
+    if not over_limit(limit, owed, principal):
+        return None
+    return _(
+        "This exceeds %(name)s's limit: %(limit)s per person, %(owed)s already "
+        "owed, so at most %(left)s. Guarantors add no limit; only a valid "
+        "joint group gives each member a limit of their own."
+    ) % {
+        "name": name,
+        "limit": format_cny(limit),
+        "owed": format_cny(owed),
+        "left": format_cny(headroom(limit, owed)),
+    }
+
+
 def _holder(person: Person, role: str, rules: LimitRules, reasons: list) -> PersonLimit:
     if person.unable_to_borrow:
         return PersonLimit(person, role, ZERO, ZERO, [*reasons, person.unable_to_borrow])
-    available = max(rules.per_person_limit - person.outstanding, ZERO)
+    available = headroom(rules.per_person_limit, person.outstanding)
     if person.outstanding > ZERO:
         reasons = [
             *reasons,

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from borrowers.limits import principal_over_limit
 from borrowers.models import Borrower, Guarantor, LegalStatus
 from borrowers.services import active_group_of, cross_guarantees_for_loan, guarantee_add
 from common import texts
@@ -224,22 +225,14 @@ def loan_book(
     if any(g.borrower_id == borrower.pk for g in guarantors):
         add("guarantors", _("A borrower cannot guarantee their own loan."))
     if enforce_limit and not errors.get("principal"):
-        owed = outstanding_principal_of(borrower)
-        if owed + principal > product.per_person_limit:
-            add(
-                "principal",
-                _(
-                    "This exceeds %(name)s's limit: %(limit)s per person, %(owed)s already "
-                    "owed, so at most %(left)s. Guarantors add no limit; only a valid "
-                    "joint group gives each member a limit of their own."
-                )
-                % {
-                    "name": borrower.name,
-                    "limit": format_cny(product.per_person_limit),
-                    "owed": format_cny(owed),
-                    "left": format_cny(max(product.per_person_limit - owed, ZERO)),
-                },
-            )
+        problem = principal_over_limit(
+            name=borrower.name,
+            limit=product.per_person_limit,
+            owed=outstanding_principal_of(borrower),
+            principal=principal,
+        )
+        if problem:
+            add("principal", problem)
     for field, officer in [
         ("originating_officer", originating_officer),
         ("managing_officer", managing_officer),
