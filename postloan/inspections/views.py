@@ -21,7 +21,6 @@ from common.forms import plain_decimals
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
 from common.submissions import submitted_once
-from common.templatetags.daihou import inspection_reason, tier_badge
 from common.urltools import pk_url
 from loans.forms import OfficerChoiceField, loan_officers
 from loans.models import Branch, LoanProduct
@@ -32,6 +31,7 @@ from postloan.models import (
     InspectionKind,
     InspectionPolicyRule,
 )
+from postloan.templatetags.risk import inspection_reason, tier_badge
 
 PAGE_SIZE = 50
 AGENDA_PAGE = 25
