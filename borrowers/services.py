@@ -37,6 +37,7 @@ from borrowers.selectors import beyond_reach, ensure_may_act
 from common import idnumbers, texts
 from common.models import BusinessSettings
 from common.services import ConcurrentEditError
+from common.transitions import Change, Transitions, transition
 from loans.models import Loan
 
 # Fields of a borrower a form or an import may set.
@@ -394,39 +395,41 @@ def guarantee_add(
     return guarantee
 
 
+def _record_guarantee_change(change: Change) -> list[str]:
+    """A guarantee keeps the day it was called or released and the note of its last move;
+    its pghistory event is the rest of the record (when, from, to, the request's user)."""
+    guarantee = change.obj
+    if change.on > timezone.localdate():
+        raise ValidationError({"on": [_("The date cannot be in the future.")]})
+    if change.after == GuaranteeStatus.RELEASED:
+        guarantee.released_on = change.on
+    else:
+        guarantee.called_on = change.on
+    guarantee.status_note = change.why
+    guarantee.full_clean()
+    return ["released_on", "called_on", "status_note"]
+
+
 # The guarded status transitions of a guarantee.
-GUARANTEE_TRANSITIONS = {
-    GuaranteeStatus.ACTIVE: {GuaranteeStatus.RELEASED, GuaranteeStatus.CALLED},
-    GuaranteeStatus.CALLED: {GuaranteeStatus.RELEASED},
-    GuaranteeStatus.RELEASED: set(),
-}
+GUARANTEE_TRANSITIONS = Transitions(
+    model=Guarantee,
+    moves={
+        GuaranteeStatus.ACTIVE: {GuaranteeStatus.RELEASED, GuaranteeStatus.CALLED},
+        GuaranteeStatus.CALLED: {GuaranteeStatus.RELEASED},
+        GuaranteeStatus.RELEASED: set(),
+    },
+    refusal=_("A guarantee that is %(from)s cannot become %(to)s."),
+    record=_record_guarantee_change,
+    error_key="status",
+)
 
 
 @transaction.atomic
 def guarantee_set_status(
-    *, guarantee: Guarantee, status: str, on: date, note: str = ""
+    *, guarantee: Guarantee, status: str, on: date, note: str = "", by=None
 ) -> Guarantee:
-    guarantee = Guarantee.objects.select_for_update().get(pk=guarantee.pk)
-    if status not in GUARANTEE_TRANSITIONS[GuaranteeStatus(guarantee.status)]:
-        raise ValidationError(
-            {
-                "status": [
-                    _("A guarantee that is %(from)s cannot become %(to)s.")
-                    % {"from": guarantee.get_status_display(), "to": GuaranteeStatus(status).label}
-                ]
-            }
-        )
-    if on > timezone.localdate():
-        raise ValidationError({"on": [_("The date cannot be in the future.")]})
-    guarantee.status = status
-    if status == GuaranteeStatus.RELEASED:
-        guarantee.released_on = on
-    else:
-        guarantee.called_on = on
-    guarantee.status_note = note
-    guarantee.full_clean()
-    guarantee.save()
-    return guarantee
+    """Call or release a guarantee (common.transitions refuses any other move)."""
+    return transition(guarantee, status, by=by, why=note, on=on, table=GUARANTEE_TRANSITIONS)
 
 
 # --- Joint-guarantee groups ---------------------------------------------------------------------

@@ -27,6 +27,7 @@ from common.calendar import add_working_days
 from common.models import BusinessSettings
 from common.money import ZERO, format_cny
 from common.roles import is_loan_officer
+from common.transitions import Change, Transitions, transition
 from loans import ledger
 from loans.models import (
     Allocation,
@@ -350,35 +351,42 @@ def replanning_deferred() -> Iterator[None]:
 
 # --- Status: one guarded transition ----------------------------------------------------------
 
-LOAN_TRANSITIONS = {
-    LoanStatus.ACTIVE: {LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF},
-    # A settled loan reopens only when the repayment that settled it is reversed.
-    LoanStatus.SETTLED: {LoanStatus.ACTIVE},
-    LoanStatus.WRITTEN_OFF: set(),
-}
+
+def _record_loan_change(change: Change) -> list[str]:
+    """A loan's move is one LoanStatusChange row (who, when, from, to, why); a closed loan
+    keeps the day it closed."""
+    loan = change.obj
+    LoanStatusChange.objects.create(
+        loan=loan,
+        from_status=change.before,
+        to_status=change.after,
+        effective_on=change.on,
+        changed_by=change.by,
+        reason=change.why,
+    )
+    loan.closed_on = None if change.after == LoanStatus.ACTIVE else change.on
+    return ["closed_on"]
+
+
+LOAN_TRANSITIONS = Transitions(
+    model=Loan,
+    moves={
+        LoanStatus.ACTIVE: {LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF},
+        # A settled loan reopens only when the repayment that settled it is reversed.
+        LoanStatus.SETTLED: {LoanStatus.ACTIVE},
+        LoanStatus.WRITTEN_OFF: set(),
+    },
+    refusal=_("A loan that is %(from)s cannot become %(to)s."),
+    record=_record_loan_change,
+)
 
 
 @transaction.atomic
 def loan_transition(*, loan: Loan, to: str, on: date, reason: str, by=None) -> Loan:
     """Move a loan to another status, refusing illegal moves, recording the change."""
-    # Decide on the status in the database, not on the caller's copy of the loan (which may
-    # be stale), and hold the row until the change is recorded.
-    current = LoanStatus(
-        Loan.objects.select_for_update().values_list("status", flat=True).get(pk=loan.pk)
-    )
-    target = LoanStatus(to) if to in LoanStatus.values else None
-    if target not in LOAN_TRANSITIONS[current]:
-        raise ValidationError(
-            _("A loan that is %(from)s cannot become %(to)s.")
-            % {"from": current.label, "to": target.label if target else to},
-            code="illegal_transition",
-        )
-    LoanStatusChange.objects.create(
-        loan=loan, from_status=current, to_status=to, effective_on=on, changed_by=by, reason=reason
-    )
-    loan.status = to
-    loan.closed_on = None if to == LoanStatus.ACTIVE else on
-    loan.save(update_fields=["status", "closed_on"])
+    # common.transitions decides on the status in the database, not on the caller's copy
+    # of the loan (which may be stale), and holds the row until the change is recorded.
+    transition(loan, to, by=by, why=reason, on=on, table=LOAN_TRANSITIONS)
     _replan(loan)  # a closed loan's open inspections are cancelled
     return loan
 

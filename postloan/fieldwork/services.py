@@ -19,6 +19,7 @@ from common import roles
 from common.models import BusinessSettings
 from common.notifications import notify
 from common.services import ConcurrentEditError
+from common.transitions import decide, transition
 from loans.models import Collateral, Loan, LoanStatus, Repayment
 from loans.selectors import loans_actionable_by
 from loans.services import valuation_add
@@ -51,6 +52,12 @@ from postloan.models import (
 )
 from postloan.risk import factors
 from postloan.risk.rules import Tier
+from postloan.transitions import (
+    INSPECTION_TRANSITIONS,
+    PLAN_APPROVAL,
+    PLAN_TRANSITIONS,
+    STEP_TRANSITIONS,
+)
 
 
 def applicable_items(loan: Loan) -> list[int]:
@@ -426,9 +433,16 @@ def report_submit(*, report: InspectionReport, version: int, by) -> InspectionRe
     report.submitted_at = timezone.now()
     report.version = F("version") + 1
     report.save()
-    Inspection.objects.filter(pk=report.inspection_id).update(
-        status=InspectionStatus.DONE, completed_on=visit_day
-    )
+    # Done by its report, also when the night cancelled the slot meanwhile; a handover
+    # visit may be done already by the first contact's record (planning.HANDOVER_DONE_SQL).
+    if report.inspection.status != InspectionStatus.DONE:
+        transition(
+            report.inspection,
+            InspectionStatus.DONE,
+            by=by,
+            on=visit_day,
+            table=INSPECTION_TRANSITIONS,
+        )
     report.refresh_from_db()
     return report
 
@@ -596,24 +610,8 @@ def plan_propose(
 
 @transaction.atomic
 def plan_decide(*, plan: CollectionPlan, approve: bool, comment: str, by) -> CollectionPlan:
-    """A supervisor who did not write the plan approves or rejects it."""
-    plan = CollectionPlan.objects.select_for_update().select_related("loan").get(pk=plan.pk)
-    if not roles.is_supervisor(by):
-        raise PermissionDenied(_("Only a supervisor decides on collection plans."))
-    errors: dict[str, list] = {}
-    if plan.author_id == by.pk:
-        errors["__all__"] = [_("You wrote this plan; another supervisor decides.")]
-    if plan.status != CollectionPlan.Status.PENDING:
-        errors["__all__"] = [_("This plan has already been decided.")]
-    if not approve and not (comment or "").strip():
-        errors["comment"] = [_("Say why the plan is rejected.")]
-    if errors:
-        raise ValidationError(errors)
-    plan.status = CollectionPlan.Status.APPROVED if approve else CollectionPlan.Status.REJECTED
-    plan.decided_by = by
-    plan.decided_at = timezone.now()
-    plan.decision_comment = (comment or "").strip()
-    plan.save()
+    """A supervisor who did not write the plan approves or rejects it (maker-checker)."""
+    plan = decide(plan, approve=approve, comment=comment, by=by, rule=PLAN_APPROVAL)
     notify(
         [plan.author],
         "plan_approved" if approve else "plan_rejected",
@@ -626,33 +624,28 @@ def plan_decide(*, plan: CollectionPlan, approve: bool, comment: str, by) -> Col
 
 @transaction.atomic
 def plan_step_done(*, step: CollectionStep, done_on: date, note: str, by) -> CollectionStep:
-    step = (
-        CollectionStep.objects.select_for_update()
-        .select_related("plan", "plan__loan")
-        .get(pk=step.pk)
-    )
-    if not _may_write(by, step.plan.loan):
+    """A step of an approved plan is done; the plan is completed with its last step."""
+    # The plan first: two of its last steps done at once are then one after the other,
+    # and the second sees the first done and completes the plan.
+    plan = CollectionPlan.objects.select_for_update().select_related("loan").get(pk=step.plan_id)
+    if not _may_write(by, plan.loan):
         raise PermissionDenied
     errors = {}
-    if step.plan.status != CollectionPlan.Status.APPROVED:
+    if plan.status != CollectionPlan.Status.APPROVED:
         errors["__all__"] = [_("Only an approved plan is carried out.")]
-    if step.status == CollectionStep.Status.DONE:
-        errors["__all__"] = [_("This step is already done.")]
     if done_on > timezone.localdate():
         errors["done_on"] = [_("A step cannot be done in the future.")]
     if errors:
         raise ValidationError(errors)
-    step.status = CollectionStep.Status.DONE
-    step.done_on = done_on
-    step.note = note
-    step.save()
+    # A step done already is refused by its table (STEP_TRANSITIONS).
+    step = transition(
+        step, CollectionStep.Status.DONE, by=by, why=note, on=done_on, table=STEP_TRANSITIONS
+    )
     EarlyWarning.objects.filter(
         kind=EarlyWarning.Kind.MISSED_STEP, source_key=f"step-{step.pk}", resolved_on=None
     ).update(resolved_on=done_on)
-    if not step.plan.steps.exclude(status=CollectionStep.Status.DONE).exists():
-        CollectionPlan.objects.filter(pk=step.plan_id).update(
-            status=CollectionPlan.Status.COMPLETED
-        )
+    if not plan.steps.exclude(status=CollectionStep.Status.DONE).exists():
+        transition(plan, CollectionPlan.Status.COMPLETED, by=by, table=PLAN_TRANSITIONS)
     return step
 
 
@@ -686,8 +679,9 @@ def detect_early_warnings(*, as_of: date | None = None) -> int:
             status=CollectionStep.Status.PLANNED,
             target_on__lt=as_of,
         ).select_related("plan__loan"):
-            step.status = CollectionStep.Status.MISSED
-            step.save(update_fields=["status"])
+            transition(
+                step, CollectionStep.Status.MISSED, by=None, on=as_of, table=STEP_TRANSITIONS
+            )
             raised += _warn(
                 step.plan.loan,
                 EarlyWarning.Kind.MISSED_STEP,

@@ -242,6 +242,11 @@ ORDER BY c.loan_id  -- in the order of the key's index, not of the draw
 ON CONFLICT (loan_id, kind, slot) DO NOTHING
 """
 
+# The status changes here (cancel, reopen, the handover's done) are set-based SQL over the
+# whole book, not common.transitions' one locked row at a time, which would slow the night;
+# they move only along postloan.transitions.INSPECTION_TRANSITIONS (open -> cancelled, done;
+# cancelled -> open) and each row says why (cancel_reason) and when (cancelled_on).
+#
 # What a lighter requirement no longer asks for in the periods under way (this month's
 # slots, and longer periods that began by now and end later); a sampled loan keeps its
 # sample slot unless a stricter rule now applies. Slots of periods still to come (a later

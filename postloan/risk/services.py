@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from borrowers.models import Borrower, Guarantor, LegalStatus
 from common import roles
 from common.notifications import notify
+from common.transitions import decide, transition, withdraw
 from loans.models import Loan
 from postloan.inspections.planning import schedule_for_loans
 from postloan.models import (
@@ -29,6 +30,7 @@ from postloan.models import (
 )
 from postloan.risk import factors
 from postloan.risk.rules import Adjustment, Tier, adjustment_lapses, provision
+from postloan.transitions import ADJUSTMENT_APPROVAL, ADJUSTMENT_TRANSITIONS
 
 
 def _can_propose(user, loan: Loan) -> bool:
@@ -124,43 +126,10 @@ def _rates() -> dict[str, Decimal]:
     return ProvisionRate.as_dict()
 
 
-@transaction.atomic
-def adjustment_decide(
-    *, adjustment: TierAdjustment, approve: bool, comment: str, by
-) -> TierAdjustment:
-    """A risk manager who is not the proposer approves or rejects (maker-checker)."""
-    adjustment = (
-        TierAdjustment.objects.select_for_update().select_related("loan").get(pk=adjustment.pk)
-    )
-    if not roles.is_risk_manager(by):
-        raise PermissionDenied(_("Only a risk manager decides on reclassifications."))
-    errors: dict[str, list] = {}
-    if adjustment.proposed_by_id == by.pk:
-        errors["__all__"] = [_("You proposed this adjustment; another risk manager decides.")]
-    if adjustment.status != TierAdjustment.Status.PENDING:
-        errors["__all__"] = [_("This proposal has already been decided.")]
-    if not approve and not (comment or "").strip():
-        errors["comment"] = [_("Say why the proposal is rejected.")]
-    if errors:
-        raise ValidationError(errors)
-    today = timezone.localdate()
-    adjustment.decided_by = by
-    adjustment.decided_at = timezone.now()
-    adjustment.decision_comment = (comment or "").strip()
-    loan = adjustment.loan
-    if not approve:
-        adjustment.status = TierAdjustment.Status.REJECTED
-        adjustment.save()
-        notify(
-            [adjustment.proposed_by],
-            "adjustment_rejected",
-            url=loan.get_absolute_url(),
-            loan=loan.reference,
-            comment=adjustment.decision_comment,
-        )
-        return adjustment
-
-    state = LoanRiskState.objects.select_for_update().get(loan=loan)
+def _still_applies(adjustment: TierAdjustment, by) -> None:
+    """Refuse an approval judged on a count that has moved since the proposal; the
+    adjustment in force gives way to the one approved (one in force per loan)."""
+    state = LoanRiskState.objects.select_for_update().get(loan_id=adjustment.loan_id)
     proposed, judged_on = Tier(adjustment.proposed_tier), Tier(adjustment.quantitative_tier)
     now = Tier(state.quantitative_tier)
     if adjustment_lapses(Adjustment(proposed, judged_on), now):
@@ -184,12 +153,43 @@ def adjustment_decide(
             )
             % {"tier": now.label}
         )
-    TierAdjustment.objects.filter(loan=loan, status=TierAdjustment.Status.APPROVED).update(
-        status=TierAdjustment.Status.SUPERSEDED, ended_on=today
+    in_force = TierAdjustment.objects.filter(
+        loan_id=adjustment.loan_id, status=TierAdjustment.Status.APPROVED
     )
-    adjustment.status = TierAdjustment.Status.APPROVED
-    adjustment.effective_on = today
-    adjustment.save()
+    for superseded in in_force:  # at most one (a unique constraint)
+        transition(
+            superseded,
+            TierAdjustment.Status.SUPERSEDED,
+            by=by,
+            table=ADJUSTMENT_TRANSITIONS,
+        )
+
+
+@transaction.atomic
+def adjustment_decide(
+    *, adjustment: TierAdjustment, approve: bool, comment: str, by
+) -> TierAdjustment:
+    """A risk manager who is not the proposer approves or rejects (maker-checker)."""
+    adjustment = decide(
+        adjustment,
+        approve=approve,
+        comment=comment,
+        by=by,
+        rule=ADJUSTMENT_APPROVAL,
+        before_approval=_still_applies,
+    )
+    loan = adjustment.loan
+    if not approve:
+        notify(
+            [adjustment.proposed_by],
+            "adjustment_rejected",
+            url=loan.get_absolute_url(),
+            loan=loan.reference,
+            comment=adjustment.decision_comment,
+        )
+        return adjustment
+
+    state = LoanRiskState.objects.select_for_update().get(loan=loan)
     old_tier = state.tier
     state.adjustment = adjustment
     state.tier = adjustment.proposed_tier
@@ -207,7 +207,7 @@ def adjustment_decide(
             proposed_by=adjustment.proposed_by,
             approved_by=by,
             adjustment=adjustment,
-            effective_on=today,
+            effective_on=adjustment.effective_on,
         )
     notify(
         [adjustment.proposed_by],
@@ -221,17 +221,9 @@ def adjustment_decide(
     return adjustment
 
 
-@transaction.atomic
 def adjustment_withdraw(*, adjustment: TierAdjustment, by) -> TierAdjustment:
-    adjustment = TierAdjustment.objects.select_for_update().get(pk=adjustment.pk)
-    if adjustment.proposed_by_id != by.pk:
-        raise PermissionDenied
-    if adjustment.status != TierAdjustment.Status.PENDING:
-        raise ValidationError(_("This proposal has already been decided."))
-    adjustment.status = TierAdjustment.Status.WITHDRAWN
-    adjustment.ended_on = timezone.localdate()
-    adjustment.save(update_fields=["status", "ended_on"])
-    return adjustment
+    """The proposer takes back a proposal still waiting for a decision."""
+    return withdraw(adjustment, by=by, rule=ADJUSTMENT_APPROVAL)
 
 
 # --- Risk flags -------------------------------------------------------------------------------
