@@ -25,6 +25,7 @@ from common.urltools import pk_url
 from loans.forms import OfficerChoiceField, loan_officers
 from loans.models import Branch, LoanProduct
 from postloan.inspections import selectors
+from postloan.inspections.tasks import schedule_inspections
 from postloan.models import (
     TIER_CHOICES,
     EarlyWarning,
@@ -292,8 +293,6 @@ def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         try:
             with transaction.atomic():
                 saved = form.save()
-                from postloan.tasks import schedule_inspections
-
                 # Re-plan the portfolio with the new policy once this change is committed.
                 enqueue_on_commit(schedule_inspections)
         except ValidationError as error:
