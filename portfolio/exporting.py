@@ -21,8 +21,14 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from borrowers.models import GroupStatus, GuaranteeStatus
 from common.csvsafe import neutralise
+from common.sqlvalues import sql_literal
+from loans.models import LoanStatus
 from portfolio.importing import TABLE_ORDER, TABLES
+from postloan.models import InspectionStatus
+from postloan.risk.rules import Tier
+from postloan.risk.rules_sql import NON_PERFORMING_SQL
 
 PER_LOAN_HEADER = [
     "loan_ref",
@@ -40,7 +46,13 @@ PER_LOAN_HEADER = [
     "provision",
 ]
 FETCH = 20_000
-NON_PERFORMING = "('substandard', 'doubtful', 'loss')"
+# The status and tier values the queries name, from their enums (common.sqlvalues).
+ACTIVE_LOAN = sql_literal(LoanStatus.ACTIVE)
+ACTIVE_GROUP = sql_literal(GroupStatus.ACTIVE)
+ACTIVE_GUARANTEE = sql_literal(GuaranteeStatus.ACTIVE)
+OPEN_INSPECTION = sql_literal(InspectionStatus.OPEN)
+NORMAL = sql_literal(Tier.NORMAL)
+
 # --- Per loan -----------------------------------------------------------------------------------
 
 
@@ -68,19 +80,21 @@ def per_loan_query(as_of: date, *, from_state: bool, visible=None) -> tuple[str,
         SELECT l.id, f.factor FROM open_flags f JOIN loans_loan l ON l.borrower_id = f.borrower_id
         UNION
         SELECT g.loan_id, f.factor FROM open_flags f
-        JOIN borrowers_guarantee g ON g.guarantor_id = f.guarantor_id AND g.status = 'active'
+        JOIN borrowers_guarantee g
+          ON g.guarantor_id = f.guarantor_id AND g.status = {ACTIVE_GUARANTEE}
     ), factors AS (
         SELECT loan_id, string_agg(factor::text, ';' ORDER BY factor) AS factors
         FROM reaching GROUP BY loan_id
     ), inspections AS (
         SELECT loan_id, MIN(due_on) AS next_due FROM postloan_inspection
-        WHERE status = 'open' GROUP BY loan_id
+        WHERE status = {OPEN_INSPECTION} GROUP BY loan_id
     )
     SELECT l.reference, b.reference,
-           CASE WHEN l.status <> 'active' AND l.closed_on <= %s THEN l.status ELSE 'active' END,
+           CASE WHEN l.status <> {ACTIVE_LOAN} AND l.closed_on <= %s
+                THEN l.status ELSE {ACTIVE_LOAN} END,
            COALESCE(p.outstanding_principal, 0), COALESCE(p.consecutive_missed, 0),
-           COALESCE(p.quantitative_tier, 'normal'), COALESCE(p.tier, 'normal'),
-           COALESCE(p.tier, 'normal') IN {NON_PERFORMING},
+           COALESCE(p.quantitative_tier, {NORMAL}), COALESCE(p.tier, {NORMAL}),
+           COALESCE(p.tier, {NORMAL}) IN {NON_PERFORMING_SQL},
            COALESCE(f.factors, ''), i.next_due,
            COALESCE(p.days_past_due, 0), COALESCE(p.overdue_amount, 0), COALESCE(p.provision, 0)
     FROM loans_loan l
@@ -266,13 +280,14 @@ TABLE_QUERIES = {
         JOIN borrowers_groupmembership m ON m.group_id = jg.id AND m.left_on IS NULL
         JOIN borrowers_borrower b ON b.id = m.borrower_id
         JOIN loans_loanproduct p ON p.id = jg.product_id
-        WHERE jg.status = 'active'
+        WHERE jg.status = {ACTIVE_GROUP}
         ORDER BY jg.reference, b.id <> jg.lead_id, b.reference""",
     "loans": f"""
         SELECT l.reference, b.reference, p.code, {_t("l.principal")}, {_t("l.annual_rate")},
                {_t("l.term_months")}, {_t("l.disbursed_on")}, l.repayment_method,
                mo.username, oo.username, {_t("l.first_due_on")}, {_t("l.grace_days")},
-               CASE WHEN jg.status = 'active' THEN jg.reference ELSE '' END, br.code, l.purpose
+               CASE WHEN jg.status = {ACTIVE_GROUP} THEN jg.reference ELSE '' END, br.code,
+               l.purpose
         FROM loans_loan l
         JOIN borrowers_borrower b ON b.id = l.borrower_id
         JOIN loans_loanproduct p ON p.id = l.product_id
@@ -295,9 +310,9 @@ TABLE_QUERIES = {
         JOIN loans_loan l ON l.id = gt.loan_id
         JOIN borrowers_guarantor g ON g.id = gt.guarantor_id
         LEFT JOIN borrowers_jointgroup jg ON jg.id = l.group_id
-        WHERE gt.status = 'active'
+        WHERE gt.status = {ACTIVE_GUARANTEE}
           AND NOT (gt.kind = 'joint_group' AND gt.group_id = l.group_id
-                   AND jg.status = 'active'
+                   AND jg.status = {ACTIVE_GROUP}
                    AND EXISTS (SELECT 1 FROM borrowers_groupmembership m
                                WHERE m.group_id = jg.id AND m.left_on IS NULL
                                  AND m.borrower_id = g.borrower_id))

@@ -19,8 +19,10 @@ import pgtrigger
 from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 
+from borrowers.models import LegalStatus
 from common.roles import Role
-from loans.models import Branch, LoanProduct
+from common.sqlvalues import sql_literal
+from loans.models import Branch, LoanProduct, LoanStatus
 from postloan.risk.nightly import ANALYZE_LEDGER_SQL
 
 BATCH = 50_000
@@ -44,7 +46,7 @@ INSERT INTO borrowers_borrower (id, reference, kind, name, id_number, credit_cod
     legal_representative, business_scope, created_at, updated_at, version)
 SELECT %(borrower_base)s + g, 'GB-' || %(tag)s || '-' || g, 'person', '借款人' || g,
        'G' || lpad((%(borrower_base)s + g)::text, 17, '0'), NULL, '', '', '', '', '',
-       'good', 'normal', '', '', now(), now(), 1
+       'good', {sql_literal(LegalStatus.NORMAL)}, '', '', now(), now(), 1
 FROM generate_series(%(lo)s, %(hi)s) AS g;
 
 INSERT INTO loans_loan (id, reference, borrower_id, product_id, branch_id, group_id,
@@ -56,7 +58,7 @@ SELECT %(loan_base)s + g, 'GL-' || %(tag)s || '-' || g, %(borrower_base)s + g,
                                     %% array_length(%(branches)s, 1)],
        NULL, principal, rate, term, method, disbursed,
        first_due, first_due + make_interval(months => n_inst - 1),
-       grace, '', 'generated', 'active', NULL,
+       grace, '', 'generated', {sql_literal(LoanStatus.ACTIVE)}, NULL,
        (%(officers)s)[1 + (CASE WHEN {_rand(13)} < 0.2 THEN g + 1 ELSE g END)
                           %% array_length(%(officers)s, 1)],
        (%(officers)s)[1 + g %% array_length(%(officers)s, 1)], now(), 1
@@ -164,7 +166,7 @@ SELECT %(repayment_base)s + (loan_id - %(loan_base)s) * 40 + seq, id,
        interest_paid, principal_paid
 FROM generator_paid WHERE principal_paid + interest_paid > 0;
 
-UPDATE loans_loan l SET status = 'settled', closed_on = last.paid_on
+UPDATE loans_loan l SET status = {sql_literal(LoanStatus.SETTLED)}, closed_on = last.paid_on
 FROM generator_plan p
 JOIN LATERAL (SELECT MAX(r.paid_on) AS paid_on FROM loans_repayment r
               WHERE r.loan_id = p.loan_id) last ON TRUE

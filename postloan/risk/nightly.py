@@ -21,12 +21,15 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from borrowers.models import CONTACT_FACTS
+from borrowers.models import CONTACT_FACTS, EnterpriseStatus, GuaranteeStatus
 from common.models import BusinessSettings
 from common.notifications import notify
-from postloan.models import ClassificationRun, ProvisionRate
+from common.sqlvalues import sql_list, sql_literal
+from loans.models import CollateralStatus, LoanStatus
+from postloan.models import ClassificationRun, ProvisionRate, TierAdjustment
 from postloan.risk import factors
 from postloan.risk.rules_sql import (
+    NON_PERFORMING_SQL,
     adjustment_lapses_sql,
     final_tier_sql,
     quantitative_tier_sql,
@@ -203,8 +206,8 @@ def positions_sql(
         {paid_join}
         WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s {narrow}
           AND l.disbursed_on <= %(as_of)s
-          AND (l.status = 'active' OR l.closed_on > %(as_of)s
-               OR (l.status = 'settled' AND EXISTS (
+          AND (l.status = {sql_literal(LoanStatus.ACTIVE)} OR l.closed_on > %(as_of)s
+               OR (l.status = {sql_literal(LoanStatus.SETTLED)} AND EXISTS (
                    SELECT 1 FROM postloan_loanriskstate s
                    WHERE s.loan_id = l.id
                      AND (s.outstanding_principal <> 0 OR s.overdue_amount <> 0
@@ -234,9 +237,15 @@ QUANTITATIVE_TIER_SQL = quantitative_tier_sql("p.consecutive_missed")
 # The qualitative adjustment in force on %(as_of)s for each loan that had one: the latest
 # approved by then and not yet ended (an adjustment that lapsed or was superseded later
 # was still in force that day).
-ADJUSTMENTS_IN_FORCE_SQL = """SELECT DISTINCT ON (loan_id) loan_id, proposed_tier, quantitative_tier
+_APPROVED_ONCE = (
+    TierAdjustment.Status.APPROVED,
+    TierAdjustment.Status.LAPSED,
+    TierAdjustment.Status.SUPERSEDED,
+)
+ADJUSTMENTS_IN_FORCE_SQL = f"""SELECT DISTINCT ON (loan_id)
+    loan_id, proposed_tier, quantitative_tier
     FROM postloan_tieradjustment
-    WHERE status IN ('approved', 'lapsed', 'superseded')
+    WHERE status IN {sql_list(_APPROVED_ONCE)}
       AND effective_on <= %(as_of)s AND (ended_on IS NULL OR ended_on > %(as_of)s)
     ORDER BY loan_id, effective_on DESC, id DESC"""
 
@@ -247,7 +256,7 @@ def final_positions_sql(*, positions: str, adjustments: str, rates: dict) -> str
     loan_id, tier, quantitative_tier, consecutive_missed, days_past_due,
     outstanding_principal, overdue_amount, provision. `adjustments`: a table of
     ADJUSTMENTS_IN_FORCE_SQL. The one copy the past-date positions and the snapshot use."""
-    values = ", ".join(f"('{tier}', {percent})" for tier, percent in rates.items())
+    values = ", ".join(f"({sql_literal(tier)}, {percent})" for tier, percent in rates.items())
     final = final_tier_sql(
         "qt.quantitative_tier",
         "a.proposed_tier",
@@ -423,8 +432,9 @@ def _classify_chunk(
     )
     result.lapsed = cursor.fetchall()
     if result.lapsed:
+        lapsed = sql_literal(TierAdjustment.Status.LAPSED)
         cursor.execute(
-            """UPDATE postloan_tieradjustment SET status = 'lapsed', ended_on = %(as_of)s
+            f"""UPDATE postloan_tieradjustment SET status = {lapsed}, ended_on = %(as_of)s
                WHERE id IN (SELECT adjustment_id FROM classify_decisions WHERE lapsed)""",
             params,
         )
@@ -567,13 +577,18 @@ def _notify_lapses(lapsed_rows) -> None:
 
 def _factor_hits_sql(settings: BusinessSettings) -> str:
     """Every (loan, factor, evidence) that holds as of %(as_of)s, for open loans."""
-    contact_facts = ", ".join(f"'{fact.value}'" for fact in CONTACT_FACTS)
+    active = sql_literal(LoanStatus.ACTIVE)
+    held = sql_literal(CollateralStatus.HELD)
+    backing = sql_literal(GuaranteeStatus.ACTIVE)
+    impaired = sql_list(
+        (EnterpriseStatus.MERGED, EnterpriseStatus.RESTRUCTURING, EnterpriseStatus.BANKRUPT)
+    )
     return f"""
     WITH open_loans AS (
         SELECT l.id, l.borrower_id, l.group_id, s.consecutive_missed, s.outstanding_principal,
                s.tier
         FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
-        WHERE l.status = 'active' AND l.disbursed_on <= %(as_of)s
+        WHERE l.status = {active} AND l.disbursed_on <= %(as_of)s
     )
     SELECT id, {factors.MISSED_INSTALMENT}, 'missed_periods=' || consecutive_missed
     FROM open_loans WHERE consecutive_missed > 0
@@ -581,7 +596,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
     SELECT o.id, {factors.CONTACT_CHANGES}, 'contact_changes=' || c.changes
     FROM open_loans o JOIN (
         SELECT borrower_id, COUNT(*) AS changes FROM borrowers_borrowerfactchange
-        WHERE fact IN ({contact_facts})
+        WHERE fact IN {sql_list(CONTACT_FACTS)}
           AND effective_on <= %(as_of)s
           AND effective_on > %(as_of)s::date - make_interval(months => %(window)s)
         GROUP BY borrower_id HAVING COUNT(*) >= %(threshold)s
@@ -597,7 +612,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
             WHERE val.collateral_id = c.id AND val.valued_on <= %(as_of)s
             ORDER BY val.valued_on DESC, val.id DESC LIMIT 1
         ) latest ON TRUE
-        WHERE c.status = 'held'
+        WHERE c.status = {held}
         GROUP BY c.loan_id
     ) v ON v.loan_id = o.id
     WHERE o.outstanding_principal > 0
@@ -609,7 +624,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
                 THEN 'completion_due=' || c.expected_completion_on
                 ELSE 'registration_due=' || c.registration_due_on END
     FROM open_loans o JOIN loans_collateral c ON c.loan_id = o.id
-    WHERE c.kind = 'off_plan' AND c.status = 'held' AND (
+    WHERE c.kind = 'off_plan' AND c.status = {held} AND (
         (c.expected_completion_on < %(as_of)s
          AND (c.completed_on IS NULL OR c.completed_on > %(as_of)s))
         OR (c.registration_due_on < %(as_of)s
@@ -617,7 +632,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
     UNION ALL
     SELECT DISTINCT ON (o.id) o.id, {factors.GUARANTOR_IMPAIRED}, 'guarantor=' || g.reference
     FROM open_loans o
-    JOIN borrowers_guarantee gt ON gt.loan_id = o.id AND gt.status = 'active'
+    JOIN borrowers_guarantee gt ON gt.loan_id = o.id AND gt.status = {backing}
     JOIN borrowers_guarantor g ON g.id = gt.guarantor_id
     JOIN LATERAL (
         SELECT capacity_lowered, enterprise_status FROM borrowers_guarantorassessment ga
@@ -625,7 +640,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
         ORDER BY ga.assessed_on DESC, ga.id DESC LIMIT 1
     ) latest ON TRUE
     WHERE latest.capacity_lowered
-       OR latest.enterprise_status IN ('merged', 'restructuring', 'bankrupt')
+       OR latest.enterprise_status IN {impaired}
     UNION ALL
     SELECT DISTINCT ON (o.id) o.id, {factors.GUARANTOR_IMPAIRED},
            'group_member_non_performing=' || other_loan.reference
@@ -634,7 +649,7 @@ def _factor_hits_sql(settings: BusinessSettings) -> str:
                           AND other.borrower_id <> o.borrower_id
     JOIN loans_loan other_loan ON other_loan.id = other.id
     WHERE o.group_id IS NOT NULL
-      AND other.tier IN ('substandard', 'doubtful', 'loss')"""
+      AND other.tier IN {NON_PERFORMING_SQL}"""
 
 
 def refresh_data_driven_flags(*, as_of: date) -> tuple[int, int]:
