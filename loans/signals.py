@@ -9,8 +9,9 @@ Receivers run at once, in the sender's transaction: a receiver that fails fails 
 
 from django.dispatch import Signal
 
-# A loan's terms, status or ledger changed (booked, repaid, reversed, settled, written off,
-# handed over): the work planned from it follows. Arguments: loan_ids (a list of ids).
+# A loan's terms, status, ledger or risk changed (booked, repaid, reversed, settled, written
+# off, handed over; a tier decided, a serious risk factor raised): the work planned from it
+# follows. Arguments: loan_ids (a list of ids).
 loans_changed = Signal()
 
 # A loan's managing officer changed. Arguments: loan, to_officer.

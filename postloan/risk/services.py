@@ -17,7 +17,8 @@ from common import roles
 from common.notifications import notify
 from common.transitions import decide, transition, withdraw
 from loans.models import Loan
-from postloan.inspections.planning import schedule_for_loans
+from loans.selectors import loans_actionable_by
+from loans.signals import loans_changed
 from postloan.models import (
     Basis,
     FlagSource,
@@ -34,8 +35,6 @@ from postloan.transitions import ADJUSTMENT_APPROVAL, ADJUSTMENT_TRANSITIONS
 
 
 def _can_propose(user, loan: Loan) -> bool:
-    from loans.selectors import loans_actionable_by
-
     if roles.manages_risk(user):
         return True
     return roles.is_loan_officer(user) and loans_actionable_by(user).filter(pk=loan.pk).exists()
@@ -216,8 +215,9 @@ def adjustment_decide(
         loan=loan.reference,
         tier=adjustment.proposed_tier,
     )
-    # A stricter tier brings its extra inspections today; a lighter one cancels the surplus.
-    schedule_for_loans([loan.pk])
+    # A stricter tier brings its extra inspections today; a lighter one cancels the surplus
+    # (the inspection planning receives this: postloan/seams.py).
+    loans_changed.send(sender=Loan, loan_ids=[loan.pk])
     return adjustment
 
 
@@ -268,7 +268,7 @@ def flag_raise(
     )
     if is_serious:
         # A sudden or serious event: an ad-hoc inspection of every loan the flag reaches.
-        schedule_for_loans(_loans_reached_by(flag))
+        loans_changed.send(sender=Loan, loan_ids=_loans_reached_by(flag))
     return flag
 
 
