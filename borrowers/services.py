@@ -31,6 +31,8 @@ from borrowers.models import (
     GuarantorAssessment,
     JointGroup,
     LegalStatus,
+    MaintenanceKind,
+    MaintenanceLog,
     PartyKind,
 )
 from borrowers.selectors import beyond_reach, ensure_may_act
@@ -685,8 +687,6 @@ def cross_guarantees_for_loan(*, loan, by=None) -> list[Guarantee]:
 @transaction.atomic
 def maintenance_add(*, borrower: Borrower, happened_on: date, kind: str, notes: str, by):
     """Log customer maintenance (客户维护, Sec. 6)."""
-    from borrowers.models import MaintenanceKind, MaintenanceLog
-
     ensure_may_act(by, borrowers=[borrower])
     errors: dict[str, list] = {}
     if happened_on > timezone.localdate():

@@ -13,6 +13,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from common import roles
+from postloan.inspections.selectors import due_count
 
 
 def everyone(user) -> bool:
@@ -40,8 +41,6 @@ def portfolio_reader(user) -> bool:
 
 
 def inspections_due(user) -> int:
-    from postloan.inspections.selectors import due_count
-
     return due_count(user)
 
 

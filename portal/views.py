@@ -17,6 +17,7 @@ from common import roles
 from common.cache import ResilientRedisCache
 from common.calendar import uncovered_years
 from loans.selectors import book_summary
+from postloan.models import CollectionPlan, TierAdjustment
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,11 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["is_loan_officer"] or roles.sees_whole_portfolio(user):
         context["book"] = book_summary(user)
     if context["is_risk_manager"] or context["is_supervisor"]:
-        from postloan.models import CollectionPlan, TierAdjustment
-
-        context["pending_proposals"] = TierAdjustment.objects.filter(status="pending").count()
-        context["pending_plans"] = CollectionPlan.objects.filter(status="pending").count()
+        pending = TierAdjustment.Status.PENDING
+        context["pending_proposals"] = TierAdjustment.objects.filter(status=pending).count()
+        context["pending_plans"] = CollectionPlan.objects.filter(
+            status=CollectionPlan.Status.PENDING
+        ).count()
     return render(request, "common/home.html", context)
 
 

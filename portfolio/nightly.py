@@ -38,7 +38,10 @@ from django.db import OperationalError, connection, connections, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from postloan.fieldwork.services import detect_early_warnings
+from postloan.inspections.planning import schedule_inspections
 from postloan.models import NightRun, NightStep, NightStepName
+from postloan.reporting.snapshots import previous_month_end, refresh_dashboard, snapshot_portfolio
 from postloan.risk import nightly as batch
 
 logger = logging.getLogger(__name__)
@@ -59,8 +62,6 @@ class Step:
 
 
 def _snapshot(as_of: date) -> dict:
-    from postloan.reporting.snapshots import previous_month_end, snapshot_portfolio
-
     # Idempotent per month: a night missed around the month end is caught up the next one.
     result = snapshot_portfolio(month_end=previous_month_end(as_of))
     return {"month_end": result.month_end.isoformat(), "loans": result.loans}
@@ -73,21 +74,15 @@ def _classify(as_of: date) -> dict:
 
 
 def _plan(as_of: date) -> dict:
-    from postloan.inspections.planning import schedule_inspections
-
     result = schedule_inspections(as_of=as_of)
     return {"created": result.created, "cancelled": result.cancelled, "sampled": result.sampled}
 
 
 def _warn(as_of: date) -> dict:
-    from postloan.fieldwork.services import detect_early_warnings
-
     return {"raised": detect_early_warnings(as_of=as_of)}
 
 
 def _refresh(as_of: date) -> dict:
-    from postloan.reporting.snapshots import refresh_dashboard
-
     # The dashboard shows the newest night: a night re-run for an older date (a backfill)
     # refreshes it as of the newest one rather than turning it back.
     newest = NightRun.objects.order_by("-as_of").values_list("as_of", flat=True).first()

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from common.roles import Role
+from portal.demo import loan_book, postloan_work
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,7 @@ DEMO_USERS = [
 def _loaders() -> list[Callable]:
     """Each app's demo loader `f(steps: common.progress.Steps) -> None`, in dependency order,
     each idempotent; each reports its own steps (a line per step with its time)."""
-    from portal.demo import loan_book as loans_demo
-    from portal.demo import postloan_work as postloan_demo
-
-    return [loans_demo.load, postloan_demo.load]
+    return [loan_book.load, postloan_work.load]
 
 
 @transaction.atomic

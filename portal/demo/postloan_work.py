@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.utils import timezone
 
 from loans.models import Loan
-from postloan.models import ClassificationRun, LoanRiskState, TierAdjustment
+from postloan.fieldwork import services as visits
+from postloan.inspections.planning import schedule_inspections
+from postloan.models import (
+    ClassificationRun,
+    Inspection,
+    InspectionReport,
+    LoanRiskState,
+    TierAdjustment,
+)
+from postloan.reporting.snapshots import previous_month_end, refresh_dashboard, snapshot_portfolio
 from postloan.risk import nightly as batch
 from postloan.risk import services
 
@@ -47,14 +59,6 @@ def _adjustments() -> int:
 
 def _field_work() -> str:
     """Plan the month, report one visit, and leave a collection plan for the supervisor."""
-    from datetime import datetime, time, timedelta
-
-    from django.utils import timezone
-
-    from postloan.fieldwork import services as visits
-    from postloan.inspections.planning import schedule_inspections
-    from postloan.models import Inspection, InspectionReport
-
     planned = schedule_inspections()
     officer = User.objects.get(username="officer")
     today = timezone.localdate()
@@ -100,14 +104,6 @@ def _field_work() -> str:
 
 def _history() -> str:
     """Month-end snapshots of the last six months, so the dashboard has trends."""
-    from django.utils import timezone
-
-    from postloan.reporting.snapshots import (
-        previous_month_end,
-        refresh_dashboard,
-        snapshot_portfolio,
-    )
-
     # The book was loaded moments ago, in this transaction when a test loads it: without
     # statistics the planner took the snapshots' positions for a few rows and chose nested
     # loops over the whole ledger (a demo set-up held for minutes on one statement).

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 from django.utils.translation import gettext_lazy as _
 
+from common.money import to_fen
+
 
 class Tier(StrEnum):
     NORMAL = "normal"  # 正常
@@ -110,6 +112,4 @@ def final_tier(quantitative: Tier, adjustment: Adjustment | None) -> FinalTier:
 
 def provision(outstanding_principal: Decimal, rate_percent: Decimal) -> Decimal:
     """Outstanding principal × the tier's rate, to the fen."""
-    from common.money import to_fen
-
     return to_fen(outstanding_principal * rate_percent / Decimal(100))

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from common.management.base import AuditedCommand
 from portfolio import nightly
+from portfolio.tasks import run_night
 from postloan.models import NightRun, NightStep
 
 
@@ -40,8 +41,6 @@ class Command(AuditedCommand):
             raise CommandError("--as-of is in the future")
         night = nightly.night_start(as_of=as_of, trigger="command", retry=options["retry"])
         if options["queue"]:
-            from portfolio.tasks import run_night
-
             run_night.delay()
             self.stdout.write(f"night {as_of}: queued for the workers")
             return
