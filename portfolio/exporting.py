@@ -27,6 +27,7 @@ from common.sqlvalues import sql_literal
 from loans.models import LoanStatus
 from portfolio.importing import TABLE_ORDER, TABLES
 from postloan.models import InspectionStatus
+from postloan.risk.nightly import computed_positions, latest_state_date
 from postloan.risk.rules import Tier
 from postloan.risk.rules_sql import NON_PERFORMING_SQL
 
@@ -121,8 +122,6 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
 
 def per_loan_rows(*, as_of: date, visible=None) -> Iterator[tuple]:
     """Every loan disbursed by `as_of` (of `visible`, a Loan queryset, when given)."""
-    from postloan.risk.nightly import computed_positions, latest_state_date
-
     with transaction.atomic():
         from_state = latest_state_date() == as_of
         if not from_state:
