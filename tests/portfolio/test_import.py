@@ -28,7 +28,7 @@ from loans.schedule import generate_schedule
 from loans.services import default_first_due_on
 from portfolio import importing
 from portfolio.exporting import TABLE_QUERIES, export_tables
-from portfolio.importing import FIRST_LOAD_TABLES, TABLE_ORDER, import_portfolio
+from portfolio.importing import FIRST_LOAD_TABLES, TABLE_ORDER, import_portfolio, staging
 from postloan.models import ClassificationRun, LoanRiskState
 from postloan.risk.rules import quantitative_tier
 from tests.factories import valid_resident_id
@@ -760,16 +760,16 @@ def test_a_copy_refused_on_the_copy_thread_fails_the_staging_and_frees_the_conne
     # The staging COPYs on a thread of its own while the next batch is checked.
     table, columns = importing.TABLES["schedule"], ["loan_ref", "seq"]
     with connection.cursor() as cursor:
-        importing._create_staging(cursor)
+        staging.create_staging(cursor)
         with (
             pytest.raises(psycopg2.DataError),
             transaction.atomic(),
-            importing._Copier(cursor, table, columns) as copier,
+            staging.Copier(cursor, table, columns) as copier,
         ):
             copier.send(_batch("2,DK-1,1\n"))
             copier.send(_batch("3,DK-1,one\n"))  # not a number: COPY refuses it
         # the connection is the caller's again, and the copies rolled back with the import
-        with importing._Copier(cursor, table, columns) as copier:
+        with staging.Copier(cursor, table, columns) as copier:
             copier.send(_batch("2,DK-1,1\n3,DK-1,2\n"))
             copier.send(_batch(""))  # nothing to send
         cursor.execute("SELECT row_no, loan_ref, seq FROM imp_schedule ORDER BY row_no")
@@ -779,8 +779,8 @@ def test_a_copy_refused_on_the_copy_thread_fails_the_staging_and_frees_the_conne
 def test_an_error_while_checking_stops_the_copy_thread_and_keeps_that_error(db):
     table, columns = importing.TABLES["schedule"], ["loan_ref", "seq"]
     with connection.cursor() as cursor:
-        importing._create_staging(cursor)
-        with pytest.raises(KeyError), importing._Copier(cursor, table, columns) as copier:
+        staging.create_staging(cursor)
+        with pytest.raises(KeyError), staging.Copier(cursor, table, columns) as copier:
             copier.send(_batch("2,DK-1,1\n"))
             raise KeyError("a bug in the checks")
         assert not copier._thread.is_alive()
