@@ -17,15 +17,18 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from postloan.models import ProvisionRate, SnapshotRun
+from borrowers.models import GuaranteeStatus
+from common.sqlvalues import sql_literal
+from loans.models import CollateralStatus, LoanStatus
+from postloan.models import InspectionStatus, ProvisionRate, SnapshotRun, Structure
 from postloan.risk.nightly import (
     ADJUSTMENTS_IN_FORCE_SQL,
     fewer_payments_before,
     final_positions_sql,
     positions_sql,
 )
+from postloan.risk.rules_sql import NON_PERFORMING_SQL
 
-NPL = "('substandard', 'doubtful', 'loss')"
 REFRESH_LOCK_KEY = 0xDA5B0A4D  # advisory lock: one refresh of the summaries at a time
 DIMENSIONS = "branch_id, officer_id, product_id, structure, cohort"
 # The nightly refresh's working table: every loan's dimensions, tier and watch.
@@ -35,13 +38,15 @@ WORK_LOANS = "postloan_refresh_loans"
 # IN (subquery) rather than EXISTS: over the whole book the planner hashes each subquery
 # once instead of probing an index per loan (the nightly refresh: 2.5 s → 1.2 s at a
 # million loans); for a page of loans it still probes.
-STRUCTURE_SQL = """CASE
-    WHEN l.group_id IS NOT NULL THEN 'joint_group'
-    WHEN l.id IN (SELECT c.loan_id FROM loans_collateral c WHERE c.status = 'held')
-        THEN 'collateral'
-    WHEN l.id IN (SELECT g.loan_id FROM borrowers_guarantee g WHERE g.status = 'active')
-        THEN 'ordinary'
-    ELSE 'unsecured' END"""
+STRUCTURE_SQL = f"""CASE
+    WHEN l.group_id IS NOT NULL THEN {sql_literal(Structure.JOINT_GROUP)}
+    WHEN l.id IN (SELECT c.loan_id FROM loans_collateral c
+                  WHERE c.status = {sql_literal(CollateralStatus.HELD)})
+        THEN {sql_literal(Structure.COLLATERAL)}
+    WHEN l.id IN (SELECT g.loan_id FROM borrowers_guarantee g
+                  WHERE g.status = {sql_literal(GuaranteeStatus.ACTIVE)})
+        THEN {sql_literal(Structure.ORDINARY)}
+    ELSE {sql_literal(Structure.UNSECURED)} END"""
 
 LOAN_DIMENSIONS_SQL = f"""l.branch_id, l.managing_officer_id AS officer_id, l.product_id,
     {STRUCTURE_SQL} AS structure, EXTRACT(YEAR FROM l.disbursed_on)::int AS cohort"""
@@ -240,7 +245,8 @@ def latest_snapshot() -> date | None:
 
 def refresh_dashboard(*, as_of: date | None = None) -> float:
     """Rebuild the current summaries, the month in progress' migration, the inspection
-    summaries of this and last month, and the officers' scorecards."""
+    summaries of this and last month, and the officers' scorecards (one transaction, one
+    refresh at a time); the seconds it took."""
     as_of = as_of or timezone.localdate()
     started = time.monotonic()
     start_snapshot = latest_snapshot()
@@ -248,82 +254,111 @@ def refresh_dashboard(*, as_of: date | None = None) -> float:
     last_month = previous_month_end(month).replace(day=1)
     params = {"as_of": as_of, "start": start_snapshot, "month": month, "last_month": last_month}
     with transaction.atomic(), connection.cursor() as cursor:
-        # One refresh at a time: two would each delete, then each insert, the same rows.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_KEY])
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        # The night's batch has the server to itself: each pass over the whole book below
-        # is worth splitting across the parallel workers, which the planner's default costs
-        # leave idle (at a million loans, profiled: 7.9 s with them, 6.0 s without).
-        cursor.execute("SET LOCAL parallel_setup_cost = 0")
-        cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
-        # Every loan's dimensions, tier and watch, worked out once: the inspections of the
-        # month need them for settled loans too, the other summaries for the active ones.
-        # An unlogged table made and dropped in this transaction, not a temporary one:
-        # PostgreSQL scans a temporary table in one process only.
-        cursor.execute(f"DROP TABLE IF EXISTS {WORK_LOANS}")
-        cursor.execute(
-            f"""
-            CREATE UNLOGGED TABLE {WORK_LOANS} AS
-            SELECT l.id AS loan_id, l.status = 'active' AS active, l.originating_officer_id,
-                   {LOAN_DIMENSIONS_SQL}, s.tier, s.outstanding_principal, s.provision,
-                   w.loan_id IS NOT NULL AS watched, COALESCE(ew.open_warnings, 0) AS warnings
-            FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
-            LEFT JOIN ({_watched_sql()}) w ON w.loan_id = l.id
-            LEFT JOIN (SELECT loan_id, COUNT(*) AS open_warnings FROM postloan_earlywarning
-                       WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = l.id"""
-        )
-        cursor.execute(f"ANALYZE {WORK_LOANS}")
-        cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
-        _insert_computed(
-            cursor,
-            "postloan_portfoliosummary",
-            f"""{DIMENSIONS}, period, tier, loans,
-                outstanding_principal, provision, watched, warnings""",
-            f"""
-            SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
-                   SUM(provision), COUNT(*) FILTER (WHERE watched), SUM(warnings)
-            FROM {WORK_LOANS} WHERE active
-            GROUP BY {DIMENSIONS}, tier""",
-        )
-        rebuild_rollups(cursor, "postloan_portfoliosummary", None)
-        cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
-        if start_snapshot is not None:
-            # The month in progress: from the last snapshot to the loans active now.
-            _insert_computed(
-                cursor,
-                "postloan_migrationsummary",
-                MIGRATION_COLUMNS,
-                _migration_sql(WORK_LOANS, "e.active", "NULL::date"),
-                params,
-            )
-        rebuild_rollups(cursor, "postloan_migrationsummary", None)
-        cursor.execute(
-            "DELETE FROM postloan_inspectionsummary WHERE month IN (%(month)s, %(last_month)s)",
-            params,
-        )
-        _insert_computed(
-            cursor,
-            "postloan_inspectionsummary",
-            f"""{DIMENSIONS}, month, tier, assigned_to_id, kind,
-                due, done_on_time, done_late, overdue""",
-            f"""
-            SELECT {DIMENSIONS},
-                   date_trunc('month', i.due_on)::date, l.tier, i.assigned_to_id, i.kind,
-                   COUNT(*),
-                   COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on <= i.due_on),
-                   COUNT(*) FILTER (WHERE i.status = 'done' AND i.completed_on > i.due_on),
-                   COUNT(*) FILTER (WHERE i.status = 'open' AND i.due_on < %(as_of)s)
-            FROM postloan_inspection i
-            JOIN {WORK_LOANS} l ON l.loan_id = i.loan_id
-            WHERE i.status <> 'cancelled' AND i.due_on >= %(last_month)s
-              AND i.due_on < %(month)s::date + interval '1 month'
-            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
-            params,
-        )
+        _refresh_session(cursor)
+        _build_work_loans(cursor)
+        _refresh_portfolio(cursor)
+        _refresh_migration(cursor, params)
+        _refresh_inspections(cursor, params)
         _refresh_scores(cursor, params)
         cursor.execute(f"DROP TABLE {WORK_LOANS}")
     return time.monotonic() - started
+
+
+def _refresh_session(cursor) -> None:
+    """The refresh's lock and settings, for the rest of its transaction."""
+    # One refresh at a time: two would each delete, then each insert, the same rows.
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_KEY])
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    # The night's batch has the server to itself: each pass over the whole book below
+    # is worth splitting across the parallel workers, which the planner's default costs
+    # leave idle (at a million loans, profiled: 7.9 s with them, 6.0 s without).
+    cursor.execute("SET LOCAL parallel_setup_cost = 0")
+    cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+
+
+def _build_work_loans(cursor) -> None:
+    """Every loan's dimensions, tier and watch, worked out once: the inspections of the
+    month need them for settled loans too, the other summaries for the active ones.
+    An unlogged table made and dropped in this transaction, not a temporary one:
+    PostgreSQL scans a temporary table in one process only."""
+    cursor.execute(f"DROP TABLE IF EXISTS {WORK_LOANS}")
+    cursor.execute(
+        f"""
+        CREATE UNLOGGED TABLE {WORK_LOANS} AS
+        SELECT l.id AS loan_id, l.status = {sql_literal(LoanStatus.ACTIVE)} AS active,
+               l.originating_officer_id,
+               {LOAN_DIMENSIONS_SQL}, s.tier, s.outstanding_principal, s.provision,
+               w.loan_id IS NOT NULL AS watched, COALESCE(ew.open_warnings, 0) AS warnings
+        FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id
+        LEFT JOIN ({_watched_sql()}) w ON w.loan_id = l.id
+        LEFT JOIN (SELECT loan_id, COUNT(*) AS open_warnings FROM postloan_earlywarning
+                   WHERE resolved_on IS NULL GROUP BY loan_id) ew ON ew.loan_id = l.id"""
+    )
+    cursor.execute(f"ANALYZE {WORK_LOANS}")
+
+
+def _refresh_portfolio(cursor) -> None:
+    """The current portfolio summary (period NULL) of the active loans, and its roll-ups."""
+    cursor.execute("DELETE FROM postloan_portfoliosummary WHERE period IS NULL")
+    _insert_computed(
+        cursor,
+        "postloan_portfoliosummary",
+        f"""{DIMENSIONS}, period, tier, loans,
+            outstanding_principal, provision, watched, warnings""",
+        f"""
+        SELECT {DIMENSIONS}, NULL::date, tier, COUNT(*), SUM(outstanding_principal),
+               SUM(provision), COUNT(*) FILTER (WHERE watched), SUM(warnings)
+        FROM {WORK_LOANS} WHERE active
+        GROUP BY {DIMENSIONS}, tier""",
+    )
+    rebuild_rollups(cursor, "postloan_portfoliosummary", None)
+
+
+def _refresh_migration(cursor, params) -> None:
+    """The month in progress' migration: from the last snapshot (`params["start"]`; none,
+    no rows) to the loans active now, and its roll-ups."""
+    cursor.execute("DELETE FROM postloan_migrationsummary WHERE month_end IS NULL")
+    if params["start"] is not None:
+        _insert_computed(
+            cursor,
+            "postloan_migrationsummary",
+            MIGRATION_COLUMNS,
+            _migration_sql(WORK_LOANS, "e.active", "NULL::date"),
+            params,
+        )
+    rebuild_rollups(cursor, "postloan_migrationsummary", None)
+
+
+def _refresh_inspections(cursor, params) -> None:
+    """The inspection summaries of this month and last: due, done on time, done late and
+    overdue as of `params["as_of"]`, per dimension, tier, officer and kind."""
+    done = sql_literal(InspectionStatus.DONE)
+    cursor.execute(
+        "DELETE FROM postloan_inspectionsummary WHERE month IN (%(month)s, %(last_month)s)",
+        params,
+    )
+    _insert_computed(
+        cursor,
+        "postloan_inspectionsummary",
+        f"""{DIMENSIONS}, month, tier, assigned_to_id, kind,
+            due, done_on_time, done_late, overdue""",
+        f"""
+        SELECT {DIMENSIONS},
+               date_trunc('month', i.due_on)::date, l.tier, i.assigned_to_id, i.kind,
+               COUNT(*),
+               COUNT(*) FILTER (WHERE i.status = {done} AND i.completed_on <= i.due_on),
+               COUNT(*) FILTER (WHERE i.status = {done} AND i.completed_on > i.due_on),
+               COUNT(*) FILTER (WHERE i.status = {sql_literal(InspectionStatus.OPEN)}
+                                  AND i.due_on < %(as_of)s)
+        FROM postloan_inspection i
+        JOIN {WORK_LOANS} l ON l.loan_id = i.loan_id
+        WHERE i.status <> {sql_literal(InspectionStatus.CANCELLED)}
+          AND i.due_on >= %(last_month)s
+          AND i.due_on < %(month)s::date + interval '1 month'
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""",
+        params,
+    )
 
 
 def _insert_computed(cursor, table: str, columns: str, select: str, params=None) -> None:
@@ -337,7 +372,7 @@ def _insert_computed(cursor, table: str, columns: str, select: str, params=None)
 
 def _watched_sql() -> str:
     """Active loans reached by an open flag (as postloan.risk.selectors.watched, in SQL)."""
-    return """
+    return f"""
         SELECT f.loan_id FROM postloan_riskflag f
         WHERE f.resolved_on IS NULL AND f.loan_id IS NOT NULL
         UNION
@@ -346,10 +381,14 @@ def _watched_sql() -> str:
         UNION
         SELECT g.loan_id FROM borrowers_guarantee g
         JOIN postloan_riskflag f ON f.guarantor_id = g.guarantor_id
-        WHERE f.resolved_on IS NULL AND f.guarantor_id IS NOT NULL AND g.status = 'active'"""
+        WHERE f.resolved_on IS NULL AND f.guarantor_id IS NOT NULL
+          AND g.status = {sql_literal(GuaranteeStatus.ACTIVE)}"""
 
 
 def _refresh_scores(cursor, params) -> None:
+    """The officers' scorecards as of `params["as_of"]`: what each manages and originated
+    (and how much of it is non-performing), this month's inspections, overdue handovers."""
+    npl = NON_PERFORMING_SQL
     cursor.execute("DELETE FROM postloan_officerscore")
     _insert_computed(
         cursor,
@@ -370,15 +409,15 @@ def _refresh_scores(cursor, params) -> None:
         -- What each officer manages: the officer roll-up of the current summary, just built
         -- (a few rows per officer instead of every active loan again).
         LEFT JOIN (SELECT officer_id, SUM(loans) AS loans, SUM(outstanding_principal) AS balance,
-                          COALESCE(SUM(loans) FILTER (WHERE tier IN {NPL}), 0) AS npl_loans,
-                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
+                          COALESCE(SUM(loans) FILTER (WHERE tier IN {npl}), 0) AS npl_loans,
+                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {npl}), 0)
                               AS npl_balance
                    FROM postloan_portfoliorollup WHERE level = 'officer' AND period IS NULL
                    GROUP BY officer_id) m ON m.officer_id = u.id
         LEFT JOIN (SELECT originating_officer_id, COUNT(*) AS loans,
                           SUM(outstanding_principal) AS balance,
-                          COUNT(*) FILTER (WHERE tier IN {NPL}) AS npl_loans,
-                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {NPL}), 0)
+                          COUNT(*) FILTER (WHERE tier IN {npl}) AS npl_loans,
+                          COALESCE(SUM(outstanding_principal) FILTER (WHERE tier IN {npl}), 0)
                               AS npl_balance
                    FROM {WORK_LOANS} WHERE active
                    GROUP BY originating_officer_id) o
@@ -388,7 +427,8 @@ def _refresh_scores(cursor, params) -> None:
                    FROM postloan_inspectionsummary WHERE month = %(month)s
                    GROUP BY assigned_to_id) i ON i.assigned_to_id = u.id
         LEFT JOIN (SELECT to_officer_id, COUNT(*) AS overdue FROM loans_handover h
-                   JOIN loans_loan l ON l.id = h.loan_id AND l.status = 'active'
+                   JOIN loans_loan l ON l.id = h.loan_id
+                       AND l.status = {sql_literal(LoanStatus.ACTIVE)}
                    WHERE h.contacted_on IS NULL AND h.due_on < %(as_of)s
                    GROUP BY to_officer_id) h ON h.to_officer_id = u.id
         WHERE m.officer_id IS NOT NULL OR o.originating_officer_id IS NOT NULL

@@ -1,518 +1,25 @@
-"""The classification dashboard (issue 8): reads only the summary tables, in a handful of
-queries whatever the portfolio's size."""
+"""The classification dashboard's pages (issue 8): each parses the request, asks one
+selector (postloan/reporting/selectors.py) or export (exports.py) and renders."""
 
 from __future__ import annotations
 
-import io
-from collections import defaultdict
 from datetime import date
-from decimal import Decimal
 
-from django import forms
-from django.db import connection
-from django.db.models import Count, DecimalField, F, Q, Sum, Window
-from django.db.models.functions import Cast, NullIf
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from common import roles
-from loans.models import Loan
-from postloan.inspections.ledger import neutralise
-from postloan.models import (
-    InspectionSummary,
-    MigrationRollup,
-    MigrationSummary,
-    OfficerScore,
-    PortfolioRollup,
-    PortfolioSummary,
-    Structure,
-)
-from postloan.reporting.snapshots import LOAN_DIMENSIONS_SQL, previous_month_end
-from postloan.risk.rules import TIER_LABELS, TIER_ORDER, Tier
+from postloan.reporting import exports, selectors
+from postloan.reporting.forms import DashboardFilterForm
+from postloan.risk.rules import TIER_LABELS, Tier
 
-TIERS = [t.value for t in TIER_ORDER]
-NPL = {Tier.SUBSTANDARD.value, Tier.DOUBTFUL.value, Tier.LOSS.value}
-ZERO = Decimal("0")
-# The page stays the same size however many officers there are: a page of scorecards, the
-# officers with the most overdue inspections, and an officer search instead of a long select
-# (the XLSX exports carry every row).
-SCORES_PER_PAGE = 25
-INSPECTION_OFFICERS_SHOWN = 25
-OFFICER_SELECT_MAX = 50
-
-
-def _percent(part, whole):
-    """part / whole in percent in SQL, NULL when whole is zero."""
-    return Cast(part, DecimalField(max_digits=20, decimal_places=6)) * 100 / NullIf(whole, 0)
-
-
-_DUE_SO_FAR = F("inspections_on_time") + F("inspections_late") + F("inspections_overdue")
-# The scorecard's sortable columns: key, heading, the expression it sorts by.
-SCORE_COLUMNS = [
-    ("officer", gettext_lazy("Officer"), F("officer__username")),
-    ("managed_loans", gettext_lazy("Loans managed"), F("managed_loans")),
-    ("managed_balance", gettext_lazy("Balance"), F("managed_balance")),
-    (
-        "managed_npl",
-        gettext_lazy("NPL ratio (managed)"),
-        _percent(F("managed_npl_balance"), F("managed_balance")),
-    ),
-    ("originated_loans", gettext_lazy("Loans originated"), F("originated_loans")),
-    (
-        "originated_npl",
-        gettext_lazy("NPL ratio (originated)"),
-        _percent(F("originated_npl_balance"), F("originated_balance")),
-    ),
-    (
-        "on_time",
-        gettext_lazy("Inspections on time"),
-        _percent(F("inspections_on_time"), _DUE_SO_FAR),
-    ),
-    ("overdue", gettext_lazy("Overdue inspections"), F("inspections_overdue")),
-    ("handovers_overdue", gettext_lazy("Overdue handovers"), F("handovers_overdue")),
-]
-SCORE_SORTS = {key: expression for key, _label, expression in SCORE_COLUMNS}
-
-
-class DashboardFilterForm(forms.Form):
-    """The dashboard's filters. Their options come from one query (dashboard_options), not
-    one per select, so that the page's query count stays small."""
-
-    period = forms.ChoiceField(label=gettext_lazy("as of"), required=False)
-    branch = forms.TypedChoiceField(
-        label=gettext_lazy("branch"), coerce=int, required=False, empty_value=None
-    )
-    officer = forms.TypedChoiceField(
-        label=gettext_lazy("officer"), coerce=int, required=False, empty_value=None
-    )
-    product = forms.TypedChoiceField(
-        label=gettext_lazy("product"), coerce=int, required=False, empty_value=None
-    )
-    structure = forms.ChoiceField(
-        label=gettext_lazy("guarantee structure"),
-        choices=[("", gettext_lazy("all")), *Structure.choices],
-        required=False,
-    )
-    cohort = forms.TypedChoiceField(
-        label=gettext_lazy("disbursed in"), coerce=int, required=False, empty_value=None
-    )
-    months = forms.TypedChoiceField(
-        label=gettext_lazy("trend"),
-        choices=[(12, "12"), (24, "24")],
-        coerce=int,
-        required=False,
-        empty_value=12,
-    )
-
-    def __init__(self, *args, options: dict, own_book: bool, **kwargs):
-        super().__init__(*args, **kwargs)
-        every = [("", gettext_lazy("all"))]
-        self.fields["period"].choices = [("", gettext_lazy("today"))] + [
-            (m, m) for m in options["month_ends"]
-        ]
-        self.fields["branch"].choices = every + options["branches"]
-        officers = options["officers"]
-        # Past a few dozen officers the select holds only the chosen one, and a search box
-        # (htmx, dashboard_officers) fills it: a select of thousands is unusable and heavy.
-        self.officer_search = options.get("officer_count", len(officers)) > OFFICER_SELECT_MAX
-        if self.officer_search:
-            chosen = str(self.data.get("officer") or "")
-            officers = [(pk, name) for pk, name in officers if str(pk) == chosen]
-        self.fields["officer"].choices = every + officers
-        self.fields["product"].choices = every + options["products"]
-        this_year = timezone.localdate().year
-        self.fields["cohort"].choices = every + [
-            (y, y) for y in range(this_year, this_year - 8, -1)
-        ]
-        if own_book:
-            del self.fields["officer"]
-
-
-# An officer's name as get_full_name() gives it, or the username.
-OFFICER_NAME_SQL = "COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username)"
-
-
-def dashboard_options(chosen_officer=None) -> dict:
-    """Month ends, branches, products and loan officers for the filters, in one query.
-
-    The officers come only while there are few enough for a select (and the chosen one):
-    past that the page searches them (dashboard_officers) and needs only their number.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH officers AS (
-                SELECT u.id, {OFFICER_NAME_SQL} AS name
-                FROM auth_user u JOIN auth_user_groups ug ON ug.user_id = u.id
-                JOIN auth_group g ON g.id = ug.group_id
-                WHERE g.name = %s AND u.is_active)
-            SELECT 'month_ends', 0, month_end::text FROM postloan_snapshotrun
-                WHERE finished_at IS NOT NULL
-            UNION ALL SELECT 'branches', id, name FROM loans_branch
-            UNION ALL SELECT 'products', id, name FROM loans_loanproduct
-            UNION ALL SELECT 'officer_count', COUNT(*), '' FROM officers
-            UNION ALL SELECT 'officers', id, name FROM officers
-                WHERE (SELECT COUNT(*) FROM officers) <= %s OR id::text = %s
-            """,
-            [roles.Role.LOAN_OFFICER.value, OFFICER_SELECT_MAX, str(chosen_officer or "")],
-        )
-        rows = cursor.fetchall()
-    options = {"month_ends": [], "branches": [], "products": [], "officers": []}
-    for kind, pk, label in rows:
-        if kind == "officer_count":
-            options[kind] = pk
-            continue
-        options[kind].append(label if kind == "month_ends" else (pk, label))
-    options["month_ends"].sort(reverse=True)
-    for kind in ("branches", "products", "officers"):
-        options[kind].sort(key=lambda item: item[1])
-    return options
-
-
-def _dimension_filter(data: dict, user, *, officer_field: str = "officer_id") -> Q:
-    """The filters as a Q on a summary table. `officer_field` is the loan's managing officer,
-    except for inspections, which are the work of the officer they are assigned to."""
-    q = Q()
-    if data.get("branch"):
-        q &= Q(branch_id=data["branch"])
-    if not roles.sees_whole_portfolio(user):
-        q &= Q(**{officer_field: user.pk})  # a loan officer's own book
-    elif data.get("officer"):
-        q &= Q(**{officer_field: data["officer"]})
-    if data.get("product"):
-        q &= Q(product_id=data["product"])
-    if data.get("structure"):
-        q &= Q(structure=data["structure"])
-    if data.get("cohort"):
-        q &= Q(cohort=data["cohort"])
-    return q
-
-
-def _totals(rows) -> dict:
-    by_tier = {tier: {"loans": 0, "balance": ZERO, "provision": ZERO} for tier in TIERS}
-    for row in rows:
-        bucket = by_tier[row["tier"]]
-        bucket["loans"] += row["loans"] or 0
-        bucket["balance"] += row["balance"] or ZERO
-        bucket["provision"] += row["provision"] or ZERO
-    loans = sum(b["loans"] for b in by_tier.values())
-    balance = sum((b["balance"] for b in by_tier.values()), ZERO)
-    for tier, bucket in by_tier.items():
-        bucket["share"] = (bucket["balance"] / balance * 100) if balance else ZERO
-        bucket["label"] = TIER_LABELS[Tier(tier)]
-        bucket["tier"] = tier
-    npl_loans = sum(by_tier[t]["loans"] for t in NPL)
-    npl_balance = sum((by_tier[t]["balance"] for t in NPL), ZERO)
-    return {
-        "tiers": [by_tier[t] for t in TIERS],
-        "loans": loans,
-        "balance": balance,
-        "provision": sum((b["provision"] for b in by_tier.values()), ZERO),
-        "npl_ratio_count": (Decimal(npl_loans) / loans * 100) if loans else ZERO,
-        "npl_ratio_balance": (npl_balance / balance * 100) if balance else ZERO,
-    }
-
-
-FILTER_DIMENSIONS = ("branch", "officer", "product", "structure", "cohort")
-
-
-def _rollup_level(data: dict, user) -> str | None:
-    """The roll-up level that answers these filters (none or one of them), or None when
-    two or more apply and the summaries themselves must be summed."""
-    chosen = [name for name in FILTER_DIMENSIONS if data.get(name)]
-    if not roles.sees_whole_portfolio(user):
-        chosen = [name for name in chosen if name != "officer"] + ["officer"]
-    if len(chosen) > 1:
-        return None
-    return chosen[0] if chosen else "all"
-
-
-def dashboard_data(
-    user,
-    data: dict,
-    month_ends: list[date],
-    *,
-    scores_sort: str = "officer",
-    scores_page: int = 1,
-    everything: bool = False,
-) -> dict:
-    """Everything the dashboard shows, in five queries on the summary tables."""
-    dims = _dimension_filter(data, user)
-    period = date.fromisoformat(data["period"]) if data.get("period") else None
-    window = [m for m in month_ends if period is None or m <= period][: data.get("months") or 12]
-    # 1. The portfolio by tier now (or at the chosen month end), and the trend.
-    level = _rollup_level(data, user)
-    portfolio = PortfolioRollup.objects.filter(level=level) if level else PortfolioSummary.objects
-    rows = (
-        portfolio.filter(dims)
-        # The current rows too at a past month end: the watch list is a thing of now.
-        .filter(Q(period__in=window) | Q(period__isnull=True) | Q(period=period))
-        .values("period", "tier")
-        .annotate(
-            loans=Sum("loans"),
-            balance=Sum("outstanding_principal"),
-            provision=Sum("provision"),
-            watched=Sum("watched"),
-            warnings=Sum("warnings"),
-        )
-    )
-    by_period = defaultdict(list)
-    for row in rows:
-        by_period[row["period"]].append(row)
-    current_rows = by_period.get(period)
-    summary = _totals(current_rows or [])
-    watch_rows = by_period.get(None, [])
-    summary["watched"] = sum(r["watched"] or 0 for r in watch_rows)
-    summary["warnings"] = sum(r["warnings"] or 0 for r in watch_rows)
-    trend = []
-    for month_end in sorted(window):
-        totals = _totals(by_period.get(month_end, []))
-        trend.append(
-            {
-                "month_end": month_end.isoformat(),
-                "npl_ratio": float(totals["npl_ratio_balance"]),
-                "balances": {t["tier"]: float(t["balance"]) for t in totals["tiers"]},
-            }
-        )
-    # 2. Migration over the chosen month (the month in progress when "today").
-    migration = MigrationRollup.objects.filter(level=level) if level else MigrationSummary.objects
-    migration_rows = list(
-        migration.filter(dims)
-        .filter(month_end=period)
-        .values("from_tier", "to_tier")
-        .annotate(loans=Sum("loans"), start=Sum("balance_start"), end=Sum("balance_end"))
-    )
-    migration = _migration_matrix(migration_rows)
-    # 3. Inspections of the month per tier, and the officers with the most overdue.
-    month = (period or timezone.localdate()).replace(day=1)
-    inspections = InspectionSummary.objects.filter(
-        _dimension_filter(data, user, officer_field="assigned_to_id")
-    ).filter(month=month)
-    # One query: the totals per tier and per officer (GROUPING SETS), the officers most
-    # overdue first and cut to a page's worth unless exporting, and how many there are.
-    inner_sql, inner_params = (
-        inspections.values("assigned_to_id", "tier", "due", "done_on_time", "done_late", "overdue")
-        .order_by()
-        .query.sql_with_params()
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT by_officer, assigned_to_id, tier, due, on_time, late, overdue, officers,
-                   {OFFICER_NAME_SQL} AS name
-            FROM (
-                SELECT g.*,
-                       COUNT(*) FILTER (WHERE g.by_officer = 1) OVER () AS officers,
-                       ROW_NUMBER() OVER (PARTITION BY g.by_officer
-                                          ORDER BY g.overdue DESC, g.due DESC, g.assigned_to_id)
-                           AS position
-                FROM (SELECT GROUPING(i.tier) AS by_officer, i.assigned_to_id, i.tier,
-                             SUM(i.due) AS due, SUM(i.done_on_time) AS on_time,
-                             SUM(i.done_late) AS late, SUM(i.overdue) AS overdue
-                      FROM ({inner_sql}) i
-                      GROUP BY GROUPING SETS ((i.tier), (i.assigned_to_id))) g
-            ) x
-            LEFT JOIN auth_user u ON u.id = x.assigned_to_id
-            WHERE by_officer = 0 OR %s OR position <= %s
-            ORDER BY by_officer, position""",
-            [*inner_params, everything, INSPECTION_OFFICERS_SHOWN],
-        )
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    inspection_tiers = [r for r in rows if r["by_officer"] == 0]
-    inspection_officers = [r for r in rows if r["by_officer"] == 1]
-    # 4. Scorecards: one page in the chosen order (every row for the export), and the count.
-    scores = OfficerScore.objects.select_related("officer")
-    if not roles.sees_whole_portfolio(user):
-        scores = scores.filter(officer=user)
-    elif data.get("officer"):
-        scores = scores.filter(officer_id=data["officer"])
-    if data.get("branch"):
-        scores = scores.filter(branch_id=data["branch"])
-    sort = scores_sort if scores_sort.lstrip("-") in SCORE_SORTS else "officer"
-    key = SCORE_SORTS[sort.lstrip("-")]
-    order = key.desc(nulls_last=True) if sort.startswith("-") else key.asc(nulls_last=True)
-    scores = scores.annotate(total=Window(Count("id"))).order_by(order, "officer__username")
-    if not everything:
-        start = (max(scores_page, 1) - 1) * SCORES_PER_PAGE
-        scores = scores[start : start + SCORES_PER_PAGE]
-    scores = list(scores)
-    # 5. What waits for a decision, oldest first.
-    pending = _pending(user)
-    return {
-        "period": period,
-        "summary": summary,
-        "trend": trend,
-        "migration": migration,
-        "inspections": _inspection_table(inspection_tiers, inspection_officers),
-        "scores": [_score_row(s) for s in scores],
-        "scores_total": scores[0].total if scores else 0,
-        "scores_sort": sort,
-        "pending": pending,
-    }
-
-
-def _migration_matrix(rows) -> dict:
-    """Counts and balances per cell. A cell's balance is the one that moved: at the start of
-    the month, or at its end for the loans disbursed during it (they had none at the start)."""
-    starts = ["new", *TIERS]
-    ends = [*TIERS, "closed"]
-    cells = {(r["from_tier"], r["to_tier"]): r for r in rows}
-    matrix = []
-    for start in starts:
-        row_cells = []
-        for end in ends:
-            cell = cells.get((start, end))
-            balance_start = (cell["start"] or ZERO) if cell else ZERO
-            balance_end = (cell["end"] or ZERO) if cell else ZERO
-            row_cells.append(
-                {
-                    "to": end,
-                    "loans": cell["loans"] if cell else 0,
-                    "start": balance_start,
-                    "end": balance_end,
-                    "balance": balance_end if start == "new" else balance_start,
-                }
-            )
-        worse = [
-            c
-            for c in row_cells
-            if c["to"] in TIERS and start in TIERS and TIERS.index(c["to"]) > TIERS.index(start)
-        ]
-        total = sum(c["loans"] for c in row_cells)
-        balance = sum((c["balance"] for c in row_cells), ZERO)
-        rolled_balance = sum((c["balance"] for c in worse), ZERO)
-        matrix.append(
-            {
-                "from": start,
-                "cells": row_cells,
-                "total": total,
-                "balance": balance,
-                # Roll rate: the share of the row that moved to a worse tier (not for new loans).
-                "roll_rate": _ratio(sum(c["loans"] for c in worse), total)
-                if start != "new"
-                else None,
-                "roll_rate_balance": _ratio(rolled_balance, balance) if start != "new" else None,
-            }
-        )
-    column_totals = [sum(r["cells"][i]["loans"] for r in matrix) for i in range(len(ends))]
-    column_balances = [
-        sum((r["cells"][i]["balance"] for r in matrix), ZERO) for i in range(len(ends))
-    ]
-    return {
-        "rows": matrix,
-        "ends": ends,
-        "column_totals": column_totals,
-        "column_balances": column_balances,
-        "columns": [
-            {"loans": n, "balance": b} for n, b in zip(column_totals, column_balances, strict=True)
-        ],
-        "has_data": bool(rows),
-    }
-
-
-def _inspection_table(tier_rows, officer_rows) -> dict:
-    """Per tier, with the policy's compliance; per officer, most overdue first (a page's
-    worth on screen, every officer in the export)."""
-    keys = ("due", "on_time", "late", "overdue")
-    per_tier = {row["tier"]: {k: row[k] or 0 for k in keys} for row in tier_rows}
-    empty = dict.fromkeys(keys, 0)
-    officers = [
-        {"name": row["name"] or f"#{row['assigned_to_id']}"} | {k: row[k] or 0 for k in keys}
-        for row in officer_rows
-    ]
-    tiers = [
-        {
-            "tier": tier,
-            "label": TIER_LABELS[Tier(tier)],
-            **per_tier.get(tier, empty),
-            "compliance": _compliance(**per_tier.get(tier, empty)),
-        }
-        for tier in TIERS
-    ]
-    total = officer_rows[0]["officers"] if officer_rows else 0
-    return {"officers": officers, "officers_total": total, "tiers": tiers}
-
-
-def _ratio(part, whole):
-    return (Decimal(part) / Decimal(whole) * 100) if whole else None
-
-
-def _compliance(*, due, on_time, late, overdue) -> Decimal | None:
-    """Done among the inspections that have fallen due: one due later this month is not
-    a breach of the policy yet."""
-    return _ratio(on_time + late, on_time + late + overdue)
-
-
-def _score_row(score: OfficerScore) -> dict:
-    return {
-        "name": score.officer.get_full_name() or score.officer.username,
-        "managed_loans": score.managed_loans,
-        "managed_balance": score.managed_balance,
-        "managed_npl": _ratio(score.managed_npl_balance, score.managed_balance),
-        "originated_loans": score.originated_loans,
-        "originated_npl": _ratio(score.originated_npl_balance, score.originated_balance),
-        # On time among the inspections that have fallen due this month.
-        "on_time": _ratio(
-            score.inspections_on_time,
-            score.inspections_on_time + score.inspections_late + score.inspections_overdue,
-        ),
-        "overdue": score.inspections_overdue,
-        "handovers_overdue": score.handovers_overdue,
-    }
-
-
-def _pending(user) -> list[dict]:
-    """Reclassification proposals and collection plans awaiting a decision (one query)."""
-    from loans.selectors import loans_visible_to
-
-    if roles.sees_whole_portfolio(user):
-        # Every loan: no filter (a semi-join over a million loans cost 20 ms a page).
-        proposals = plans = "TRUE"
-        visible_params = ()
-    else:
-        visible_sql, visible_params = loans_visible_to(user).values("id").query.sql_with_params()
-        proposals = f"a.loan_id IN ({visible_sql})"
-        plans = f"p.loan_id IN ({visible_sql})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            (SELECT 'proposal' AS kind, a.id, a.loan_id, l.reference, a.proposed_at AS since,
-                    a.proposed_tier AS detail
-             FROM postloan_tieradjustment a JOIN loans_loan l ON l.id = a.loan_id
-             WHERE a.status = 'pending' AND {proposals}
-             ORDER BY a.proposed_at LIMIT 10)
-            UNION ALL
-            (SELECT 'plan', p.id, p.loan_id, l.reference, p.created_at, p.kind
-             FROM postloan_collectionplan p JOIN loans_loan l ON l.id = p.loan_id
-             WHERE p.status = 'pending' AND {plans}
-             ORDER BY p.created_at LIMIT 10)
-            ORDER BY since""",
-            [*visible_params, *visible_params],
-        )
-        rows = cursor.fetchall()
-    return [
-        {
-            "kind": kind,
-            "id": pk,
-            "loan_id": loan_id,
-            "reference": ref,
-            "since": since,
-            "detail": detail,
-            "url": reverse("postloan:queue")
-            if kind == "proposal"
-            else reverse("postloan:plan_detail", args=[pk]),
-        }
-        for kind, pk, loan_id, ref, since, detail in rows
-    ]
+TIERS = selectors.TIERS
 
 
 def _filter_form(request):
-    options = dashboard_options(chosen_officer=request.GET.get("officer"))
+    """The filter form on the request's query, the filters that apply and the month ends."""
+    options = selectors.dashboard_options(chosen_officer=request.GET.get("officer"))
     form = DashboardFilterForm(
         request.GET or None,
         options=options,
@@ -531,18 +38,23 @@ def _filter_form(request):
 def dashboard(request: HttpRequest) -> HttpResponse:
     form, data, month_ends = _filter_form(request)
     export = request.GET.get("export")
-    sort = request.GET.get("sort") or "officer"
+    if export and export not in exports.TABLES:
+        raise Http404
     page = _page_number(request.GET.get("scores_page"))
-    context = dashboard_data(
-        request.user,
-        data,
-        month_ends,
-        scores_sort=sort,
+    context = selectors.portfolio_summary(
+        user=request.user,
+        filters=data,
+        month_ends=month_ends,
+        scores_sort=request.GET.get("sort") or "officer",
         scores_page=page,
         everything=bool(export),
     )
     if export:
-        return _export(export, context)
+        response = HttpResponse(
+            exports.dashboard_xlsx(export, context), content_type=exports.XLSX_TYPE
+        )
+        response["Content-Disposition"] = f'attachment; filename="dashboard-{export}.xlsx"'
+        return response
     context.update(
         {
             "form": form,
@@ -550,20 +62,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "score_headers": _score_headers(request, context["scores_sort"]),
             "score_pages": _score_pages(request, page, context["scores_total"]),
             "own_book": not roles.sees_whole_portfolio(request.user),
-            "tier_labels": {t: str(TIER_LABELS[Tier(t)]) for t in TIERS},
-            "end_labels": {
-                **{t: TIER_LABELS[Tier(t)] for t in TIERS},
-                "new": _("new"),
-                "closed": _("closed"),
-            },
-            "chart": {
-                "trend": context["trend"],
-                "labels": {t: str(TIER_LABELS[Tier(t)]) for t in TIERS},
-                "npl_label": _("Non-performing ratio (%)"),
-            },
+            **_labels(context["trend"]),
         }
     )
     return render(request, "postloan/dashboard.html", context)
+
+
+def _labels(trend: list[dict]) -> dict:
+    """The tiers' and the matrix's headings, and the trend chart's data."""
+    tier_labels = {t: str(TIER_LABELS[Tier(t)]) for t in TIERS}
+    return {
+        "tier_labels": tier_labels,
+        "end_labels": {
+            **{t: TIER_LABELS[Tier(t)] for t in TIERS},
+            "new": _("new"),
+            "closed": _("closed"),
+        },
+        "chart": {
+            "trend": trend,
+            "labels": tier_labels,
+            "npl_label": _("Non-performing ratio (%)"),
+        },
+    }
 
 
 def _page_number(value) -> int:
@@ -588,7 +108,7 @@ def _score_headers(request: HttpRequest, sort: str) -> list[dict]:
     """The scorecard's column headings: a click sorts by the column, a second reverses it.
     Numbers sort largest first at the first click, names alphabetically."""
     headers = []
-    for key, label, _expression in SCORE_COLUMNS:
+    for key, label, _expression in selectors.SCORE_COLUMNS:
         active = sort.lstrip("-") == key
         descending = sort.startswith("-")
         if active:
@@ -609,7 +129,8 @@ def _score_headers(request: HttpRequest, sort: str) -> list[dict]:
 
 
 def _score_pages(request: HttpRequest, page: int, total: int) -> dict:
-    pages = max((total + SCORES_PER_PAGE - 1) // SCORES_PER_PAGE, 1)
+    per_page = selectors.SCORES_PER_PAGE
+    pages = max((total + per_page - 1) // per_page, 1)
     return {
         "number": page,
         "count": pages,
@@ -622,126 +143,8 @@ def _score_pages(request: HttpRequest, page: int, total: int) -> dict:
 @roles.role_required(roles.is_admin, roles.is_risk_manager, roles.is_supervisor)
 def dashboard_officers(request: HttpRequest) -> HttpResponse:
     """The officer filter's options matching a search (htmx): at most twenty, by name."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Value
-    from django.db.models.functions import Concat
-
-    text = (request.GET.get("officer_q") or "").strip()
-    officers = (
-        get_user_model()
-        .objects.filter(groups__name=roles.Role.LOAN_OFFICER.value, is_active=True)
-        .annotate(full=Concat("first_name", Value(" "), "last_name"))
-        .filter(
-            Q(username__icontains=text)
-            | Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(full__icontains=text)
-        )
-        .order_by("username")[:20]
-    )
+    officers = selectors.officers_matching((request.GET.get("officer_q") or "").strip())
     return render(request, "postloan/dashboard_officer_options.html", {"officers": officers})
-
-
-def _export(table: str, context: dict) -> HttpResponse:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=table[:30])
-    if table == "tiers":
-        sheet.append(
-            [_("tier"), _("loans"), _("outstanding principal"), _("share (%)"), _("provision")]
-        )
-        for t in context["summary"]["tiers"]:
-            sheet.append(
-                [str(t["label"]), t["loans"], t["balance"], round(t["share"], 2), t["provision"]]
-            )
-    elif table == "migration":
-        # The matrix in counts, then in balances (see _migration_matrix).
-        matrix = context["migration"]
-        ends = [_cell_label(end) for end in matrix["ends"]]
-        for heading, value, total, rate in [
-            (_("from \\ to"), "loans", "total", "roll_rate"),
-            (_("balance"), "balance", "balance", "roll_rate_balance"),
-        ]:
-            sheet.append([heading, *ends, _("total"), _("roll rate (%)")])
-            for row in matrix["rows"]:
-                sheet.append(
-                    [
-                        _cell_label(row["from"]),
-                        *[c[value] for c in row["cells"]],
-                        row[total],
-                        None if row[rate] is None else round(row[rate], 2),
-                    ]
-                )
-    elif table == "trend":
-        labels = [str(TIER_LABELS[Tier(t)]) for t in TIERS]
-        sheet.append([_("month end"), _("non-performing ratio (%)"), *labels])
-        for point in context["trend"]:
-            sheet.append(
-                [
-                    point["month_end"],
-                    round(point["npl_ratio"], 2),
-                    *[point["balances"][t] for t in TIERS],
-                ]
-            )
-    elif table == "inspections":
-        sheet.append([_("officer"), _("due"), _("on time"), _("late"), _("overdue")])
-        for row in context["inspections"]["officers"]:
-            sheet.append(
-                [neutralise(row["name"]), row["due"], row["on_time"], row["late"], row["overdue"]]
-            )
-        # then per tier, with the compliance the page shows
-        sheet.append([_("tier"), _("due"), _("on time"), _("late"), _("overdue"), _("done (%)")])
-        for row in context["inspections"]["tiers"]:
-            compliance = row["compliance"]
-            sheet.append(
-                [
-                    str(row["label"]),
-                    row["due"],
-                    row["on_time"],
-                    row["late"],
-                    row["overdue"],
-                    None if compliance is None else round(compliance, 2),
-                ]
-            )
-    elif table == "scores":
-        sheet.append(
-            [
-                _("officer"),
-                _("loans managed"),
-                _("balance"),
-                _("NPL ratio managed"),
-                _("loans originated"),
-                _("NPL ratio originated"),
-                _("inspections on time (%)"),
-                _("inspections overdue"),
-                _("handovers overdue"),
-            ]
-        )
-        for s in context["scores"]:
-            sheet.append(
-                [
-                    neutralise(s["name"]),
-                    s["managed_loans"],
-                    s["managed_balance"],
-                    s["managed_npl"],
-                    s["originated_loans"],
-                    s["originated_npl"],
-                    s["on_time"],
-                    s["overdue"],
-                    s["handovers_overdue"],
-                ]
-            )
-    else:
-        raise Http404
-    output = io.BytesIO()
-    workbook.save(output)
-    response = HttpResponse(
-        output.getvalue(),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    response["Content-Disposition"] = f'attachment; filename="dashboard-{table}.xlsx"'
-    return response
 
 
 @roles.role_required(
@@ -751,100 +154,26 @@ def migration_cell(request: HttpRequest) -> HttpResponse:
     """The loans in one cell of the migration matrix."""
     form, data, month_ends = _filter_form(request)
     start_tier, end_tier = request.GET.get("from", ""), request.GET.get("to", "")
-    if start_tier not in ["new", *TIERS] or end_tier not in [*TIERS, "closed"]:
+    if start_tier not in selectors.CELL_STARTS or end_tier not in selectors.CELL_ENDS:
         raise Http404
-    period = date.fromisoformat(data["period"]) if data.get("period") else None
-    dims = _dimension_filter(data, request.user)
-    total = (
-        MigrationSummary.objects.filter(dims)
-        .filter(month_end=period, from_tier=start_tier, to_tier=end_tier)
-        .aggregate(n=Sum("loans"))["n"]
-        or 0
+    page_number = _page_number(request.GET.get("page"))
+    cell = selectors.migration_cell_loans(
+        user=request.user,
+        filters=data,
+        month_ends=month_ends,
+        start_tier=start_tier,
+        end_tier=end_tier,
+        page=page_number,
     )
-    try:
-        page_number = max(int(request.GET.get("page") or 1), 1)
-    except ValueError:
-        page_number = 1
-    ids = _cell_loan_ids(period, start_tier, end_tier, dims, page_number, month_ends)
-    loans = {
-        loan.pk: loan for loan in Loan.objects.filter(pk__in=ids).select_related("borrower", "risk")
-    }
     return render(
         request,
         "postloan/migration_cell.html",
         {
             "form": form,
-            "loans": [loans[i] for i in ids if i in loans],
-            "total": total,
-            "from_label": _cell_label(start_tier),
-            "to_label": _cell_label(end_tier),
+            **cell,
+            "from_label": selectors.cell_label(start_tier),
+            "to_label": selectors.cell_label(end_tier),
             "page": page_number,
-            "has_next": page_number * CELL_PAGE < total,
             "query": request.GET.copy(),
         },
     )
-
-
-CELL_PAGE = 50
-
-
-def _cell_label(tier: str) -> str:
-    return {"new": _("new"), "closed": _("closed")}.get(tier) or str(TIER_LABELS[Tier(tier)])
-
-
-def _cell_loan_ids(period, start_tier, end_tier, dims: Q, page: int, month_ends) -> list[int]:
-    """A page of the loans in the cell, from the snapshots (and the live state for today)."""
-    end_month = period
-    # The start the summaries were built from: the latest month end for the month in
-    # progress, the month end just before for a past month (none: no matrix, no loans).
-    if period is None:
-        start = month_ends[0] if month_ends else None
-    else:
-        start = previous_month_end(period)
-        start = start if start in month_ends else None
-    if start is None:
-        return []
-    dim_sql, dim_params = _dims_sql(dims)
-    if end_month is None:
-        end_sql = (
-            f"SELECT l.id AS loan_id, s.tier, {LOAN_DIMENSIONS_SQL} "
-            "FROM loans_loan l JOIN postloan_loanriskstate s ON s.loan_id = l.id "
-            "WHERE l.status = 'active'"
-        )
-        end_params: list = []
-    else:
-        end_sql = "SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %s"
-        end_params = [end_month]
-    conditions = []
-    if start_tier == "new":
-        conditions.append("s.loan_id IS NULL")
-    else:
-        conditions.append("s.tier = %s")
-    if end_tier == "closed":
-        conditions.append("e.loan_id IS NULL")
-    else:
-        conditions.append("e.tier = %s")
-    params = [start, *end_params]
-    if start_tier != "new":
-        params.append(start_tier)
-    if end_tier != "closed":
-        params.append(end_tier)
-    sql = f"""
-        SELECT COALESCE(e.loan_id, s.loan_id) AS loan_id
-        FROM (SELECT * FROM postloan_portfoliosnapshot WHERE month_end = %s) s
-        FULL OUTER JOIN ({end_sql}) e ON e.loan_id = s.loan_id
-        WHERE {" AND ".join(conditions)} {dim_sql}
-        ORDER BY 1 LIMIT {CELL_PAGE} OFFSET {(page - 1) * CELL_PAGE}"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *dim_params])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _dims_sql(dims: Q) -> tuple[str, list]:
-    """The dimension filter as SQL on COALESCE(end, start) columns."""
-    clauses, params = [], []
-    for child in dims.children:
-        name, value = child
-        clauses.append(f"AND COALESCE(e.{name}, s.{name}) = %s")
-        params.append(value)
-    return " ".join(clauses), params

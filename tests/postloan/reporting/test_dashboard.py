@@ -954,7 +954,7 @@ def test_an_invalid_filter_is_dropped_and_shown_while_the_others_apply(
 
 
 def test_compliance_counts_only_the_inspections_that_have_fallen_due():
-    from postloan.reporting.views import _inspection_table
+    from postloan.reporting.selectors import _inspection_table
 
     row = {"assigned_to_id": 1, "tier": "normal", "due": 4, "on_time": 1, "late": 1}
     tier_rows = [{**row, "overdue": 1}, {**row, "tier": "loss", "overdue": 0}]
