@@ -54,7 +54,8 @@ class Transitions:
     `refusal` is the translated message of an illegal move; it may name the statuses as
     %(from)s and %(to)s (their labels). `record` sets the fields that go with a move
     (dates, who, why) or writes the model's own event row, and returns the names of the
-    fields it set. `error_key` is the form field the refusal is shown on (None: the form).
+    fields it set. `error_key` is the form field the refusal is shown on (None: the form),
+    `code` the refusal's error code.
     """
 
     model: type[models.Model]
@@ -63,6 +64,7 @@ class Transitions:
     record: Callable[[Change], Iterable[str]] | None = None
     field: str = "status"
     error_key: str | None = None
+    code: str = "illegal_transition"
 
     def allows(self, before: str, after: str) -> bool:
         return after in self.moves.get(before, ())
@@ -73,7 +75,7 @@ class Transitions:
 
     def refused(self, before: str, after: str) -> ValidationError:
         message = self.refusal % {"from": self.label(before), "to": self.label(after)}
-        error = ValidationError(message, code="illegal_transition")
+        error = ValidationError(message, code=self.code)
         return ValidationError({self.error_key: [error]}) if self.error_key else error
 
 

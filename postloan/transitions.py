@@ -2,7 +2,8 @@
 
 The mechanism is common.transitions (one guarded move, one maker-checker); here are
 post-loan's tables: tier adjustments and collection plans (each approved by a second
-person, `ADJUSTMENT_APPROVAL` and `PLAN_APPROVAL`), collection steps and inspections.
+person, `ADJUSTMENT_APPROVAL` and `PLAN_APPROVAL`), collection steps, inspection reports
+and inspections.
 Each `_record_*` writes the fields that go with a move; the rest of the record is the
 model's pghistory event (when, the status before and after, the request's user).
 
@@ -15,6 +16,8 @@ An adjustment lapses in the night's set-based classification (postloan.risk.nigh
 
 from __future__ import annotations
 
+from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common import roles
@@ -23,6 +26,7 @@ from postloan.models import (
     CollectionPlan,
     CollectionStep,
     Inspection,
+    InspectionReport,
     InspectionStatus,
     TierAdjustment,
 )
@@ -130,4 +134,24 @@ INSPECTION_TRANSITIONS = Transitions(
     },
     refusal=_("This inspection is no longer open."),
     record=_record_inspection,
+)
+
+
+def _record_report(change: Change) -> list[str]:
+    """A submitted report is final from that moment; its version moves on, so a tab that
+    still holds the draft cannot save over it."""
+    change.obj.submitted_at = timezone.now()
+    change.obj.version = F("version") + 1
+    return ["submitted_at", "version"]
+
+
+REPORT_TRANSITIONS = Transitions(
+    model=InspectionReport,
+    moves={InspectionReport.Status.DRAFT: {InspectionReport.Status.SUBMITTED}},
+    refusal=_(
+        "This report was submitted (perhaps from another tab) and is final; add an "
+        "addendum to correct it."
+    ),
+    record=_record_report,
+    code="already_submitted",
 )

@@ -56,6 +56,7 @@ from postloan.transitions import (
     INSPECTION_TRANSITIONS,
     PLAN_APPROVAL,
     PLAN_TRANSITIONS,
+    REPORT_TRANSITIONS,
     STEP_TRANSITIONS,
 )
 
@@ -429,10 +430,8 @@ def report_submit(*, report: InspectionReport, version: int, by) -> InspectionRe
             factor_numbers=[f.factor for f in report.factors.all()],
             source=f"inspection:{report.inspection_id}",
         )
-    report.status = InspectionReport.Status.SUBMITTED
-    report.submitted_at = timezone.now()
-    report.version = F("version") + 1
-    report.save()
+        report.save(update_fields=["adjustment"])
+    transition(report, InspectionReport.Status.SUBMITTED, by=by, table=REPORT_TRANSITIONS)
     # Done by its report, also when the night cancelled the slot meanwhile; a handover
     # visit may be done already by the first contact's record (planning.HANDOVER_DONE_SQL).
     if report.inspection.status != InspectionStatus.DONE:
