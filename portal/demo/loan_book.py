@@ -320,15 +320,36 @@ def load(steps) -> None:
 
 
 def _book(book: DemoBook) -> None:
-    rng = book.rng
+    """The demo's book, in the order its random draws were made (the same book every time)."""
     officer, officer2 = _officers()
+    branch_of = _branches(officer, officer2)
+    guaranteed, secured = _products()
+    borrowers, enterprises, guarantor_pool = _people(book, officer, officer2)
+    _case_study(book, guaranteed, officer, branch_of[officer.pk])
+    _joint_groups(book, guaranteed, borrowers, (officer, officer2), branch_of)
+    _rest_of_book(
+        book,
+        borrowers[6:290] + enterprises,
+        products=(guaranteed, secured),
+        officers=(officer, officer2),
+        branch_of=branch_of,
+        guarantor_pool=guarantor_pool,
+    )
+    _facts_and_assessments(book, borrowers, guarantor_pool, officer)
+
+
+def _branches(officer: User, officer2: User) -> dict[int, Branch]:
+    """Three branches; each demo officer's home branch."""
     hq = Branch.objects.create(code="HQ", name="总部营业部", address="福州市鼓楼区五四路100号")
     east = Branch.objects.create(code="EAST", name="城东支行", address="福州市晋安区福新路8号")
     Branch.objects.create(code="WEST", name="城西支行", address="福州市仓山区工业路66号")
     OfficerProfile.objects.create(user=officer, branch=hq, employee_number="KH001")
     OfficerProfile.objects.create(user=officer2, branch=east, employee_number="KH002")
-    branch_of = {officer.pk: hq, officer2.pk: east}
+    return {officer.pk: hq, officer2.pk: east}
 
+
+def _products() -> tuple[LoanProduct, LoanProduct]:
+    """A guaranteed product (joint groups allowed) and a secured one."""
     guaranteed = LoanProduct.objects.create(
         code="GUAR",
         name="担保贷 Guaranteed loan",
@@ -357,7 +378,12 @@ def _book(book: DemoBook) -> None:
         per_person_limit=Decimal("3000000"),
         grace_days=3,
     )
+    return guaranteed, secured
 
+
+def _people(book: DemoBook, officer: User, officer2: User):
+    """Borrowers, enterprises and the guarantors the book draws on."""
+    rng = book.rng
     # People: borrowers, outside guarantors, enterprises.
     # The first six are the prospects of the two joint groups below, each formed by the
     # officer whose book they are in (the draw is kept, so the rest of the book is as before).
@@ -393,7 +419,10 @@ def _book(book: DemoBook) -> None:
     guarantor_pool = outside + [
         borrower_services.guarantor_for_borrower(b, created_by=officer) for b in borrowers[290:]
     ]
+    return borrowers, enterprises, guarantor_pool
 
+
+def _case_study(book: DemoBook, guaranteed: LoanProduct, officer: User, hq: Branch) -> None:
     # The case study: 严先生 proposes a three-household group; the weak member withdraws,
     # the group dissolves, and he borrows alone with one guarantor — one limit, not two.
     yan, partner, weak = (
@@ -430,6 +459,10 @@ def _book(book: DemoBook) -> None:
     )
     book.repay(yan_loan, missed=0)
 
+
+def _joint_groups(book: DemoBook, guaranteed, borrowers, officers, branch_of) -> None:
+    rng = book.rng
+    officer, officer2 = officers
     # Two working joint groups; every member borrows inside the group.
     for name, members in [
         ("鼓楼水产三户联保", borrowers[0:3]),
@@ -458,12 +491,18 @@ def _book(book: DemoBook) -> None:
             )
             book.repay(loan, missed=rng.choice([0, 0, 1, 4]))
 
+
+def _rest_of_book(book: DemoBook, people, *, products, officers, branch_of, guarantor_pool) -> None:
+    """Every other borrower's loan, by a drawn behaviour: paying, behind, settled…"""
+    rng = book.rng
+    guaranteed, secured = products
+    officer, officer2 = officers
     # The rest of the book.
     names = list(BEHAVIOURS)
     weights = [BEHAVIOURS[n][0] for n in names]
     methods = ["equal_installment", "equal_principal", "interest_first", "bullet"]
     loans_made = 0
-    for index, borrower in enumerate(borrowers[6:290] + enterprises):
+    for index, borrower in enumerate(people):
         behaviour = rng.choices(names, weights)[0]
         method = methods[index % 4]
         managing = officer if index % 5 < 3 else officer2
@@ -523,8 +562,6 @@ def _book(book: DemoBook) -> None:
             _collateral(book, loan, index)
         _handover(book, loan)
         loans_made += 1
-
-    _facts_and_assessments(book, borrowers, guarantor_pool, officer)
 
 
 def _collateral(book: DemoBook, loan: Loan, index: int) -> None:
