@@ -437,6 +437,21 @@ def guarantee_set_status(
 # --- Joint-guarantee groups ---------------------------------------------------------------------
 
 
+def _record_group_change(change: Change) -> list[str]:
+    """A dissolved group keeps the day and the reason (its pghistory event the rest)."""
+    change.obj.dissolved_on, change.obj.dissolved_reason = change.on, change.why
+    return ["dissolved_on", "dissolved_reason"]
+
+
+# A group is dissolved once, when it falls below its product's minimum size.
+GROUP_TRANSITIONS = Transitions(
+    model=JointGroup,
+    moves={GroupStatus.ACTIVE: {GroupStatus.DISSOLVED}},
+    refusal=_("The group is dissolved."),
+    record=_record_group_change,
+)
+
+
 def _member_errors(product, borrowers: list[Borrower], *, group: JointGroup | None) -> list:
     errors = []
     active = GroupMembership.objects.filter(
@@ -641,10 +656,14 @@ def group_member_leave(
         group.save(update_fields=["lead"])
     converted = 0
     if dissolved:
-        group.status = GroupStatus.DISSOLVED
-        group.dissolved_on = left_on
-        group.dissolved_reason = texts.GROUP_BELOW_MINIMUM
-        group.save(update_fields=["status", "dissolved_on", "dissolved_reason"])
+        transition(
+            group,
+            GroupStatus.DISSOLVED,
+            by=by,
+            why=texts.GROUP_BELOW_MINIMUM,
+            on=left_on,
+            table=GROUP_TRANSITIONS,
+        )
         group.memberships.filter(left_on__isnull=True).update(
             left_on=left_on, leave_reason=texts.GROUP_DISSOLVED
         )
