@@ -158,8 +158,8 @@ def decide(
 
     Under the proposal's row lock: a second decision waits for the first and is then
     refused as decided. `before_approval(row, by)` runs on the locked row once these rules
-    pass and before the approval is saved: the kind's own checks (it may raise ValidationError) and
-    what must give way to the approval. Returns the decided row, saved.
+    pass and before the approval is saved: the kind's own checks (it may raise a
+    ValidationError) and what must give way to the approval. Returns the decided row.
     """
     with transaction.atomic():
         locked = _locked(rule.transitions.model, obj.pk)
