@@ -34,6 +34,7 @@ from loans.models import (
     Channel,
     Collateral,
     CollateralKind,
+    CollateralStatus,
     Handover,
     Instalment,
     Loan,
@@ -657,6 +658,16 @@ def valuation_add(
     return valuation
 
 
+# Held collateral is released (the loan repaid, or a substitution) or enforced, once: a new
+# pledge after a release is new collateral, with its own registration (docs/decisions.md).
+COLLATERAL_TRANSITIONS = Transitions(
+    model=Collateral,
+    moves={CollateralStatus.HELD: {CollateralStatus.RELEASED, CollateralStatus.ENFORCED}},
+    refusal=_("Collateral that is %(from)s cannot become %(to)s."),
+    error_key="status",
+)
+
+
 @transaction.atomic
 def collateral_record_progress(
     *,
@@ -666,8 +677,10 @@ def collateral_record_progress(
     registration_on: date | None = None,
     title_certificate_number: str = "",
     status: str | None = None,
+    by=None,
 ) -> Collateral:
-    """Off-plan construction and registration milestones; release or enforcement."""
+    """Off-plan construction and registration milestones; release or enforcement (held
+    collateral is released or enforced once: COLLATERAL_TRANSITIONS)."""
     collateral = Collateral.objects.select_for_update().get(pk=collateral.pk)
     today = timezone.localdate()
     errors = {}
@@ -688,10 +701,10 @@ def collateral_record_progress(
         ]
     if errors:
         raise ValidationError(errors)
-    if status:
-        collateral.status = status
     collateral.full_clean()
     collateral.save()
+    if status and status != collateral.status:
+        transition(collateral, status, by=by, table=COLLATERAL_TRANSITIONS)
     return collateral
 
 

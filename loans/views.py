@@ -339,7 +339,9 @@ def collateral_progress(request: HttpRequest, pk: int) -> HttpResponse:
     done = _handle(
         request,
         form,
-        lambda data: services.collateral_record_progress(collateral=collateral, **data),
+        lambda data: services.collateral_record_progress(
+            collateral=collateral, by=request.user, **data
+        ),
         _("Collateral updated."),
         loan,
     )
@@ -381,7 +383,7 @@ def guarantee_status(request: HttpRequest, pk: int) -> HttpResponse:
     done = _handle(
         request,
         form,
-        lambda data: guarantee_set_status(guarantee=guarantee, **data),
+        lambda data: guarantee_set_status(guarantee=guarantee, by=request.user, **data),
         _("Guarantee updated."),
         loan,
     )

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -897,6 +898,24 @@ def test_off_plan_progress_needs_past_dates_and_a_title_with_registration(loan):
     assert collateral.registration_on == date(2026, 5, 1)
     assert collateral.title_certificate_number == "闽(2026)福州市不动产权第0001号"
     assert collateral.completed_on == date(2026, 4, 1)
+
+
+def test_held_collateral_is_released_or_enforced_once_and_the_move_is_recorded(loan, officer):
+    collateral = services.collateral_add(loan=loan, kind="vehicle", description="车")
+    # The form sends the current status with every milestone: no move, nothing refused.
+    services.collateral_record_progress(collateral=collateral, status="held", by=officer)
+    services.collateral_record_progress(collateral=collateral, status="released", by=officer)
+    collateral.refresh_from_db()
+    assert collateral.status == "released"
+    events = apps.get_model("loans", "CollateralEvent").objects.filter(pgh_obj_id=collateral.pk)
+    assert list(events.order_by("pgh_id").values_list("status", flat=True)) == ["held", "released"]
+    with pytest.raises(ValidationError) as refused:
+        services.collateral_record_progress(collateral=collateral, status="enforced", by=officer)
+    assert refused.value.message_dict == {
+        "status": ["Collateral that is Released cannot become Enforced."]
+    }
+    collateral.refresh_from_db()
+    assert collateral.status == "released"
 
 
 def test_loan_to_value_uses_the_latest_valuation_of_held_collateral(loan):
