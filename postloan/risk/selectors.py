@@ -1,12 +1,30 @@
-"""Reads for classification: the risk panel of a loan, the watch list, the approval queue."""
+"""Reads for classification: the risk panel of a loan, the watch list, the approval queue,
+a flag for its page, and the runs page's nights and classification runs."""
 
 from __future__ import annotations
 
+from django.core.paginator import Paginator
 from django.db.models import Q
+from django.shortcuts import get_object_or_404
 
 from borrowers.models import Guarantee
-from loans.selectors import loans_visible_to
-from postloan.models import LoanRiskState, Reclassification, RiskFlag, TierAdjustment
+from borrowers.selectors import get_borrower_for_user, get_guarantor_for_user
+from common.roles import keeps_records
+from loans.selectors import get_loan_for_user, loans_visible_to
+from postloan.models import (
+    ClassificationRun,
+    ClosureEvaluation,
+    EarlyWarning,
+    Inspection,
+    LoanRiskState,
+    NightRun,
+    Reclassification,
+    RiskFlag,
+    TierAdjustment,
+)
+from postloan.risk import nightly
+
+RUNS_PER_PAGE = 10
 
 
 def watched(factor: int | None = None) -> Q:
@@ -121,3 +139,54 @@ def approval_queue():
         .select_related("loan", "loan__borrower", "proposed_by", "loan__risk")
         .order_by("proposed_at", "id")
     )
+
+
+def get_flag_for_user(user, pk: int) -> RiskFlag:
+    """The flag, if the user may see its subject (the same helpers as the subject's own
+    pages); 404 otherwise."""
+    flag = get_object_or_404(
+        RiskFlag.objects.select_related("loan", "borrower", "guarantor"), pk=pk
+    )
+    if flag.loan_id:
+        get_loan_for_user(user, flag.loan_id)
+    elif flag.borrower_id:
+        get_borrower_for_user(user, flag.borrower_id)
+    else:
+        get_guarantor_for_user(user, flag.guarantor_id)
+    return flag
+
+
+def runs_pages(number) -> dict:
+    """Page `number` of the nights' chains (with their steps) and of the classification
+    runs, the longer of the two for the pager, and whether a classification holds its lock
+    now (a run shown as running while no process holds the lock was interrupted)."""
+    nights = Paginator(NightRun.objects.prefetch_related("steps"), RUNS_PER_PAGE).get_page(number)
+    classifications = Paginator(ClassificationRun.objects.all(), RUNS_PER_PAGE).get_page(number)
+    return {
+        "nights": nights,
+        "classifications": classifications,
+        "page": max(nights, classifications, key=lambda page: page.paginator.num_pages),
+        "classifying": nightly.lock_is_held(nightly.LOCK_KEY),
+    }
+
+
+def loan_risk_context(request, loan) -> dict:
+    """The risk panel and the field work of the loan page (loans.views.loan_detail, through
+    postloan/seams.py): the classification, flags and adjustments, what the user may do,
+    the latest inspections and plans, open early warnings and the closure evaluation."""
+    panel = loan_risk_panel(loan)
+    panel["can_propose"] = keeps_records(request.user) and loan.is_active
+    panel["can_flag"] = keeps_records(request.user)
+    panel["inspections"] = list(
+        Inspection.objects.filter(loan=loan)
+        .select_related("report", "assigned_to")
+        .order_by("-due_on", "-id")[:12]
+    )
+    panel["plans"] = list(
+        loan.collection_plans.select_related("author").order_by("-created_at")[:5]
+    )
+    panel["warnings"] = list(
+        EarlyWarning.objects.filter(loan=loan, resolved_on__isnull=True).order_by("-raised_on")
+    )
+    panel["closure"] = ClosureEvaluation.objects.filter(loan=loan).first()
+    return panel

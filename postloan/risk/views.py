@@ -1,3 +1,7 @@
+"""Classification's pages: proposals and their approval, risk flags, the watch list,
+provision rates and the runs. Each parses the request, calls one selector or service
+(postloan/risk/selectors.py, services.py) and renders."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -13,7 +17,7 @@ from common.roles import is_risk_manager, keeps_records, manages_risk, role_requ
 from common.services import add_service_errors
 from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user
-from postloan.models import ClassificationRun, ProvisionRate, RiskFlag, TierAdjustment
+from postloan.models import ProvisionRate, TierAdjustment
 from postloan.risk import selectors, services
 from postloan.risk.forms import (
     DecisionForm,
@@ -23,6 +27,9 @@ from postloan.risk.forms import (
     ResolveForm,
     WatchListFilterForm,
 )
+
+# Re-exported: loans/views.py and postloan/seams.py import the loan page's panel from here.
+from postloan.risk.selectors import loan_risk_context  # noqa: F401
 
 PAGE_SIZE = 25
 
@@ -203,17 +210,8 @@ def flag_guarantor(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @submitted_once
 def flag_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    flag = get_object_or_404(
-        RiskFlag.objects.select_related("loan", "borrower", "guarantor"), pk=pk
-    )
+    flag = selectors.get_flag_for_user(request.user, pk)
     back = flag.subject
-    # Visible only if the subject is: the same helpers as the subject's own pages.
-    if flag.loan_id:
-        get_loan_for_user(request.user, flag.loan_id)
-    elif flag.borrower_id:
-        get_borrower_for_user(request.user, flag.borrower_id)
-    else:
-        get_guarantor_for_user(request.user, flag.guarantor_id)
     if flag.source == "automatic":
         raise PermissionDenied  # the nightly run resolves what it raised
     form = ResolveForm(request.POST or None)
@@ -277,42 +275,11 @@ def provision_rates(request: HttpRequest) -> HttpResponse:
 @role_required(manages_risk)
 def runs(request: HttpRequest) -> HttpResponse:
     """The nights' chains, step by step, and the classification runs (one page each)."""
-    from portfolio import nightly
-    from postloan.models import NightRun
-    from postloan.risk import nightly as batch
+    # The stalled-step rule is the night chain's (portfolio/nightly.py), a layer above
+    # postloan: imported here, where the page is drawn, rather than at the top, until the
+    # rule moves down beside its model (postloan.models.NightStep) or the page up.
+    from portfolio.nightly import mark_stalled
 
-    number = request.GET.get("page")
-    nights = Paginator(NightRun.objects.prefetch_related("steps"), 10).get_page(number)
-    nightly.mark_stalled(nights)
-    classifications = Paginator(ClassificationRun.objects.all(), 10).get_page(number)
-    longer = max(nights, classifications, key=lambda page: page.paginator.num_pages)
-    context = {
-        "nights": nights,
-        "classifications": classifications,
-        "page": longer,
-        # A run shown as running while no process holds the lock was interrupted.
-        "classifying": batch.lock_is_held(batch.LOCK_KEY),
-    }
+    context = selectors.runs_pages(request.GET.get("page"))
+    mark_stalled(context["nights"])
     return render(request, "postloan/runs.html", context)
-
-
-def loan_risk_context(request, loan) -> dict:
-    """The risk panel and the field work of the loan page (used by loans.views.loan_detail)."""
-    from postloan.models import ClosureEvaluation, EarlyWarning, Inspection
-
-    panel = selectors.loan_risk_panel(loan)
-    panel["can_propose"] = keeps_records(request.user) and loan.is_active
-    panel["can_flag"] = keeps_records(request.user)
-    panel["inspections"] = list(
-        Inspection.objects.filter(loan=loan)
-        .select_related("report", "assigned_to")
-        .order_by("-due_on", "-id")[:12]
-    )
-    panel["plans"] = list(
-        loan.collection_plans.select_related("author").order_by("-created_at")[:5]
-    )
-    panel["warnings"] = list(
-        EarlyWarning.objects.filter(loan=loan, resolved_on__isnull=True).order_by("-raised_on")
-    )
-    panel["closure"] = ClosureEvaluation.objects.filter(loan=loan).first()
-    return panel
