@@ -1,15 +1,20 @@
-"""Reads about inspections: the officer's agenda, the managers' view, overdue counts."""
+"""Reads about inspections: the officer's agenda, the managers' view, overdue counts, the
+inspection policy and its history."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.apps import apps
+from django.contrib.auth.models import User
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common import roles
+from loans.models import Loan, LoanProduct
 from loans.selectors import loans_visible_to
-from postloan.models import Inspection, InspectionStatus
+from postloan.models import EarlyWarning, Inspection, InspectionPolicyRule, InspectionStatus
 from postloan.risk.rules import TIER_ORDER
 
 TIER_RANK = Case(
@@ -117,8 +122,6 @@ def overdue_by_officer(*, today: date | None = None):
 
 def open_warnings(user):
     """Broken promises and missed plan steps on the loans the user manages."""
-    from postloan.models import EarlyWarning
-
     return (
         EarlyWarning.objects.filter(resolved_on__isnull=True, loan__managing_officer=user)
         .select_related("loan", "loan__borrower")
@@ -129,11 +132,80 @@ def open_warnings(user):
 
 def closures_to_write(user):
     """Closed loans the user manages that still lack their closure evaluation (Sec. 7)."""
-    from loans.models import Loan
-
     return (
         Loan.objects.filter(managing_officer=user, closure__isnull=True)
         .exclude(status="active")
         .only("reference", "closed_on")
         .order_by("-closed_on")[:20]
     )
+
+
+def policy_rules():
+    """The inspection policy's rules, the active first."""
+    return InspectionPolicyRule.objects.select_related("product").order_by("-is_active", "id")
+
+
+def policy_history(*, limit: int) -> list[dict]:
+    """The latest changes, newest first, each with who, when, and the fields that changed
+    (before → after, in the reader's words)."""
+    Event = apps.get_model("postloan", "InspectionPolicyRuleEvent")
+    events = list(Event.objects.select_related("pgh_context").order_by("-pgh_id")[:limit])
+    if not events:
+        return []
+    # What each rule looked like before the oldest change shown: its previous event may lie
+    # outside the window (the window is the latest events, so it is the rule's last one
+    # before the window).
+    by_rule: dict[int, object] = {
+        event.pgh_obj_id: event
+        for event in Event.objects.filter(
+            pgh_obj_id__in={e.pgh_obj_id for e in events}, pgh_id__lt=events[-1].pgh_id
+        )
+        .order_by("pgh_obj_id", "-pgh_id")
+        .distinct("pgh_obj_id")
+    }
+    users = User.objects.in_bulk(
+        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
+    )
+    products = LoanProduct.objects.in_bulk(
+        ({e.product_id for e in events} | {e.product_id for e in by_rule.values()}) - {None}
+    )
+    fields = [f for f in InspectionPolicyRule._meta.fields if f.name != "id"]
+    history = []
+    for event in reversed(events):
+        previous = by_rule.get(event.pgh_obj_id)
+        changes = []
+        for field in fields:
+            after = getattr(event, field.attname)
+            before = getattr(previous, field.attname) if previous is not None else None
+            if previous is None or before != after:
+                changes.append(
+                    {
+                        "field": field.verbose_name,
+                        "before": "" if previous is None else _shown(field, before, products),
+                        "after": _shown(field, after, products),
+                    }
+                )
+        by_rule[event.pgh_obj_id] = event
+        user_id = event.pgh_context.metadata.get("user") if event.pgh_context_id else None
+        history.append(
+            {
+                "event": event,
+                "user": users.get(user_id),
+                "changes": changes,
+                "created": event.pgh_label == "insert",
+            }
+        )
+    return list(reversed(history))
+
+
+def _shown(field, value, products) -> str:
+    if value is None or value == "":
+        return ""
+    if field.name == "product":
+        product = products.get(value)
+        return product.name if product else str(value)
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return str(value)

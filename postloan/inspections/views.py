@@ -1,11 +1,10 @@
-"""Pages for planned inspections: the officer's agenda, the managers' view, the policy."""
+"""Pages for planned inspections: the officer's agenda, the managers' view, the policy.
+Each parses the request, calls its selectors (postloan/inspections/selectors.py) and
+renders; the forms are in forms.py."""
 
 from __future__ import annotations
 
-from django import forms
-from django.apps import apps
 from django.contrib import messages
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -13,21 +12,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from common.celery import enqueue_on_commit
-from common.forms import plain_decimals
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
 from common.submissions import submitted_once
 from common.urltools import pk_url
-from loans.forms import OfficerChoiceField, loan_officers
-from loans.models import Branch, LoanProduct
 from postloan.inspections import selectors
+from postloan.inspections.forms import InspectionFilterForm, PolicyRuleForm
 from postloan.inspections.tasks import schedule_inspections
 from postloan.models import (
-    TIER_CHOICES,
     EarlyWarning,
     InspectionKind,
     InspectionPolicyRule,
@@ -36,80 +31,6 @@ from postloan.templatetags.risk import inspection_reason, tier_badge
 
 PAGE_SIZE = 50
 AGENDA_PAGE = 25
-
-
-class InspectionFilterForm(forms.Form):
-    officer = OfficerChoiceField(
-        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
-    )
-    branch = forms.ModelChoiceField(
-        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
-    )
-    kind = forms.ChoiceField(
-        label=gettext_lazy("kind"),
-        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
-        required=False,
-    )
-    tier = forms.ChoiceField(
-        label=gettext_lazy("tier"),
-        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
-        required=False,
-    )
-    overdue = forms.ChoiceField(
-        label=gettext_lazy("overdue"),
-        choices=[
-            ("", gettext_lazy("all")),
-            ("yes", gettext_lazy("overdue")),
-            ("no", gettext_lazy("not overdue")),
-        ],
-        required=False,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["officer"].queryset = loan_officers()
-
-
-class PolicyRuleForm(forms.ModelForm):
-    class Meta:
-        model = InspectionPolicyRule
-        formfield_callback = plain_decimals
-        fields = [
-            "name",
-            "is_active",
-            "tier",
-            "collateral_kind",
-            "min_outstanding",
-            "product",
-            "repayment_method",
-            "frequency",
-            "times_per_month",
-            "every_months",
-            "sample_percent",
-            "kind",
-        ]
-
-    def clean(self):
-        data = super().clean()
-        frequency = data.get("frequency")
-        needed = {
-            "per_month": ("times_per_month", 1, 8),
-            "every_n_months": ("every_months", 1, 36),
-            "sample": ("sample_percent", 0.01, 100),
-        }.get(frequency)
-        if needed:
-            field, low, high = needed
-            value = data.get(field)
-            if value is None or not low <= value <= high:
-                self.add_error(
-                    field,
-                    _("Give a value from %(low)s to %(high)s for this frequency.")
-                    % {"low": low, "high": high},
-                )
-            for other in ("times_per_month", "every_months", "sample_percent"):
-                if other != field:
-                    data[other] = None
-        return data
 
 
 def _labels(choices) -> dict[str, str]:
@@ -205,82 +126,16 @@ def inspection_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(sees_whole_portfolio)
 def policy(request: HttpRequest) -> HttpResponse:
-    rules = InspectionPolicyRule.objects.select_related("product").order_by("-is_active", "id")
+    rules = selectors.policy_rules()
     return render(
         request,
         "postloan/policy.html",
         {
             "rules": rules,
-            "history": _policy_history(limit=100),
+            "history": selectors.policy_history(limit=100),
             "can_edit": manages_risk(request.user),
         },
     )
-
-
-def _policy_history(*, limit: int) -> list[dict]:
-    """The latest changes, newest first, each with who, when, and the fields that changed
-    (before → after, in the reader's words)."""
-    Event = apps.get_model("postloan", "InspectionPolicyRuleEvent")
-    events = list(Event.objects.select_related("pgh_context").order_by("-pgh_id")[:limit])
-    if not events:
-        return []
-    # What each rule looked like before the oldest change shown: its previous event may lie
-    # outside the window (the window is the latest events, so it is the rule's last one
-    # before the window).
-    by_rule: dict[int, object] = {
-        event.pgh_obj_id: event
-        for event in Event.objects.filter(
-            pgh_obj_id__in={e.pgh_obj_id for e in events}, pgh_id__lt=events[-1].pgh_id
-        )
-        .order_by("pgh_obj_id", "-pgh_id")
-        .distinct("pgh_obj_id")
-    }
-    users = User.objects.in_bulk(
-        {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id} - {None}
-    )
-    products = LoanProduct.objects.in_bulk(
-        ({e.product_id for e in events} | {e.product_id for e in by_rule.values()}) - {None}
-    )
-    fields = [f for f in InspectionPolicyRule._meta.fields if f.name != "id"]
-    history = []
-    for event in reversed(events):
-        previous = by_rule.get(event.pgh_obj_id)
-        changes = []
-        for field in fields:
-            after = getattr(event, field.attname)
-            before = getattr(previous, field.attname) if previous is not None else None
-            if previous is None or before != after:
-                changes.append(
-                    {
-                        "field": field.verbose_name,
-                        "before": "" if previous is None else _shown(field, before, products),
-                        "after": _shown(field, after, products),
-                    }
-                )
-        by_rule[event.pgh_obj_id] = event
-        user_id = event.pgh_context.metadata.get("user") if event.pgh_context_id else None
-        history.append(
-            {
-                "event": event,
-                "user": users.get(user_id),
-                "changes": changes,
-                "created": event.pgh_label == "insert",
-            }
-        )
-    return list(reversed(history))
-
-
-def _shown(field, value, products) -> str:
-    if value is None or value == "":
-        return ""
-    if field.name == "product":
-        product = products.get(value)
-        return product.name if product else str(value)
-    if field.choices:
-        return str(dict(field.flatchoices).get(value, value))
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    return str(value)
 
 
 @role_required(manages_risk)

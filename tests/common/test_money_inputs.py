@@ -26,7 +26,7 @@ FORM_MODULES = [
     "portfolio.views",
     "postloan.risk.forms",
     "postloan.fieldwork.forms",
-    "postloan.inspections.views",
+    "postloan.inspections.forms",
 ]
 # Coordinates are filled in by the browser's geolocation, not typed, and may be negative.
 NOT_TYPED = {"latitude", "longitude", "location_accuracy"}
