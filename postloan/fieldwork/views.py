@@ -1,12 +1,14 @@
-"""Pages for field visits: the report, default follow-up, collection plans, the ledger."""
+"""Pages for field visits: the report, default follow-up, collection plans, the ledger.
+Each parses the request, calls one selector (postloan/fieldwork/selectors.py) or service
+(services.py) and renders; the forms are in forms.py."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -14,9 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from common.roles import is_supervisor, keeps_records, manages_risk, role_required
 from common.services import add_service_errors
 from common.submissions import submitted_once
-from loans.selectors import get_loan_for_user, loans_actionable_by, loans_visible_to
+from loans.selectors import get_loan_for_user
+from postloan.fieldwork import selectors, uploads
 from postloan.fieldwork import services as visits
-from postloan.fieldwork import uploads
 from postloan.fieldwork.forms import (
     AddendumForm,
     AttachmentForm,
@@ -28,39 +30,16 @@ from postloan.fieldwork.forms import (
     StepDoneForm,
 )
 from postloan.inspections import ledger as inspection_ledger
-from postloan.inspections.selectors import inspections_visible_to
-from postloan.models import (
-    CollectionPlan,
-    CollectionStep,
-    InspectionKind,
-    InspectionReport,
-    ReportAttachment,
-)
+from postloan.models import CollectionPlan, InspectionKind
 
 PAGE_SIZE = 50
-
-
-def _report_for(user, pk: int, *, write: bool = False) -> InspectionReport:
-    """The report if the user may see (or write) its loan; 404 otherwise."""
-    loans = loans_actionable_by(user) if write else loans_visible_to(user)
-    report = (
-        InspectionReport.objects.select_related("loan", "loan__borrower", "inspection", "author")
-        .filter(pk=pk)
-        .filter(loan__in=loans)
-        .first()
-    )
-    if report is None:
-        raise Http404
-    return report
 
 
 @role_required(keeps_records)
 @require_POST
 def report_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Start (or resume) the report of an inspection on the agenda."""
-    inspection = inspections_visible_to(request.user).filter(pk=pk).select_related("loan").first()
-    if inspection is None:
-        raise Http404
+    inspection = selectors.inspection_for(request.user, pk)
     try:
         report = visits.report_start(inspection=inspection, by=request.user)
     except ValidationError as error:
@@ -82,18 +61,9 @@ def visit_ad_hoc(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("postloan:report_edit", pk=report.pk)
 
 
-def _report_form(request, report, data=None):
-    loan = report.loan
-    return ReportForm(
-        data,
-        initial=ReportForm.initial_for(report),
-        report=report,
-        items=list(report.answers.values_list("item", flat=True)),
-        collateral=list(loan.collateral.filter(status="held")),
-        guarantors=[
-            g.guarantor for g in loan.guarantees.filter(status="active").select_related("guarantor")
-        ],
-    )
+def _report_form(report, data=None):
+    initial = ReportForm.initial_for(report)
+    return ReportForm(data, initial=initial, report=report, **selectors.report_form_choices(report))
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,7 +73,7 @@ def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
     attaching a file (without JavaScript) saves the draft in the same transaction, and
     saving or submitting logs the attempt or attaches the file chosen but not yet sent —
     no button loses what was typed."""
-    report = _report_for(request.user, pk, write=True)
+    report = selectors.report_for(request.user, pk, write=True)
     if report.is_final:
         if request.method == "POST":
             # A second tab (or a colleague) submitted it first: say so, not just redirect.
@@ -116,7 +86,7 @@ def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
             )
         return redirect("postloan:report_detail", pk=report.pk)
     data = request.POST if request.method == "POST" else None
-    form = _report_form(request, report, data)
+    form = _report_form(report, data)
     attempt_form = ContactAttemptForm(data) if form.is_follow_up else None
     upload_problems: list[str] = []
     if request.method == "POST":
@@ -212,34 +182,26 @@ def _report_context(request, report, form, attempt_form=None) -> dict:
         "loan": report.loan,
         "form": form,
         "attempt_form": attempt_form or ContactAttemptForm(),
-        "attachments": list(report.attachments.all()),
-        "attempts": list(report.contact_attempts.all()),
+        **selectors.report_files(report),
         "today": timezone.localdate(),
     }
 
 
 def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    report = _report_for(request.user, pk)
-    if not report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists():
+    report = selectors.report_for(request.user, pk)
+    if not report.is_final and selectors.may_act_on(request.user, report.loan_id):
         return redirect("postloan:report_edit", pk=report.pk)
     return render(request, "postloan/report_detail.html", _detail_context(request, report))
 
 
 def _detail_context(request, report, addendum_form=None) -> dict:
-    can_amend = (
-        report.is_final and loans_actionable_by(request.user).filter(pk=report.loan_id).exists()
-    )
+    can_amend = report.is_final and selectors.may_act_on(request.user, report.loan_id)
+    record = selectors.report_record(report)
     return {
         "report": report,
         "loan": report.loan,
-        "checklist": visits.checklist_rows(report.answers.all()),
-        "collateral_checks": list(report.collateral_checks.select_related("collateral")),
-        "guarantor_checks": list(report.guarantor_checks.select_related("guarantor")),
-        "factors": list(report.factors.all()),
-        "attachments": list(report.attachments.all()),
-        "attempts": list(report.contact_attempts.all()),
-        "addenda": list(report.addenda.select_related("author")),
-        "plans": list(report.plans.all()),
+        "checklist": visits.checklist_rows(record.pop("answers")),
+        **record,
         "addendum_form": addendum_form or AddendumForm(),
         "can_amend": can_amend,
         "can_propose_plan": can_amend
@@ -253,7 +215,7 @@ def _detail_context(request, report, addendum_form=None) -> dict:
 @require_POST
 @submitted_once(field="upload_key")
 def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    report = _report_for(request.user, pk, write=True)
+    report = selectors.report_for(request.user, pk, write=True)
     form = AttachmentForm(request.POST, request.FILES)
     results = []  # (ok, message)
     if form.is_valid():
@@ -272,7 +234,7 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
             "postloan/partials/attachments.html",
             {
                 "report": report,
-                "attachments": list(report.attachments.all()),
+                "attachments": selectors.report_files(report)["attachments"],
                 "upload_messages": [{"ok": ok, "text": text} for ok, text in results],
             },
         )
@@ -284,9 +246,8 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
-    attachment = get_object_or_404(ReportAttachment.objects.select_related("report"), pk=pk)
     # The same check as the report's own page: may this user see the loan?
-    _report_for(request.user, attachment.report_id)
+    attachment = selectors.attachment_for(request.user, pk)
     # The type is read from the stored bytes, and the name given the type's extension, so a
     # row saved before names were corrected at upload ("evil.html" holding a PDF) is still
     # served as what it is (uploads.download_name).
@@ -307,7 +268,7 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
 @require_POST
 @submitted_once
 def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
-    report = _report_for(request.user, pk, write=True)
+    report = selectors.report_for(request.user, pk, write=True)
     form = AddendumForm(request.POST)
     if form.is_valid():
         try:
@@ -335,7 +296,7 @@ def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk, act=True)
     report = None
     if request.GET.get("report", "").isdigit():
-        report = _report_for(request.user, int(request.GET["report"]), write=True)
+        report = selectors.report_for(request.user, int(request.GET["report"]), write=True)
     form = PlanForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -355,25 +316,8 @@ def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "postloan/plan_form.html", {"form": form, "loan": loan})
 
 
-def _plan_for(user, pk: int) -> CollectionPlan:
-    plan = (
-        CollectionPlan.objects.select_related("loan", "loan__borrower", "author", "decided_by")
-        .filter(pk=pk, loan__in=loans_visible_to(user))
-        .first()
-    )
-    if plan is None:
-        raise Http404
-    return plan
-
-
 def plan_list(request: HttpRequest) -> HttpResponse:
-    plans = (
-        CollectionPlan.objects.filter(loan__in=loans_visible_to(request.user))
-        .select_related("loan", "loan__borrower", "author")
-        .order_by("status", "created_at")
-    )
-    if request.GET.get("status"):
-        plans = plans.filter(status=request.GET["status"])
+    plans = selectors.plans_visible_to(request.user, status=request.GET.get("status", ""))
     page = Paginator(plans, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -387,7 +331,7 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 
 def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = _plan_for(request.user, pk)
+    plan = selectors.plan_for(request.user, pk)
     return render(
         request,
         "postloan/plan_detail.html",
@@ -400,7 +344,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and plan.author_id != request.user.pk
             and plan.status == CollectionPlan.Status.PENDING,
             "can_track": plan.status == CollectionPlan.Status.APPROVED
-            and loans_actionable_by(request.user).filter(pk=plan.loan_id).exists(),
+            and selectors.may_act_on(request.user, plan.loan_id),
             "today": timezone.localdate(),
         },
     )
@@ -410,7 +354,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @submitted_once
 def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = _plan_for(request.user, pk)
+    plan = selectors.plan_for(request.user, pk)
     form = DecisionForm(request.POST)
     form.is_valid()
     approve = request.POST.get("decision") == "approve"
@@ -432,8 +376,7 @@ def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @submitted_once
 def step_done(request: HttpRequest, pk: int) -> HttpResponse:
-    step = get_object_or_404(CollectionStep.objects.select_related("plan"), pk=pk)
-    plan = _plan_for(request.user, step.plan_id)
+    step, plan = selectors.step_for(request.user, pk)
     form = StepDoneForm(request.POST)
     if form.is_valid():
         try:
