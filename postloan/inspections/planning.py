@@ -25,15 +25,32 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from borrowers.models import GuaranteeStatus
 from common.calendar import working_day_calendar
 from common.models import BusinessSettings
-from postloan.models import TIER_VALUES, InspectionPolicyRule, PlanningRun
+from common.sqlvalues import sql_literal
+from loans.models import CollateralStatus, LoanStatus
+from postloan.models import (
+    TIER_VALUES,
+    InspectionPolicyRule,
+    InspectionReason,
+    InspectionStatus,
+    PlanningRun,
+)
 from postloan.risk.nightly import computed_positions, latest_state_date
 
 logger = logging.getLogger(__name__)
 
 POLICY_KINDS_SQL = "('routine', 'key_tracking', 'return_visit')"
 LOCK_KEY = 0x5C4ED01E
+# The statuses the planning's SQL reads and writes, from their enums (common.sqlvalues).
+OPEN = sql_literal(InspectionStatus.OPEN)
+DONE = sql_literal(InspectionStatus.DONE)
+CANCELLED = sql_literal(InspectionStatus.CANCELLED)
+LOAN_ACTIVE = sql_literal(LoanStatus.ACTIVE)
+GUARANTEE_ACTIVE = sql_literal(GuaranteeStatus.ACTIVE)
+HELD = sql_literal(CollateralStatus.HELD)
+REASON_MISSED = sql_literal(InspectionReason.MISSED)
 
 
 @dataclass
@@ -65,7 +82,7 @@ def month_bounds(day: date) -> tuple[date, date]:
 # thresholds its outstanding principal reaches), its managing officer and whether periods
 # are missed. The tier, balance and missed periods come from {state}: the current state, or
 # for a date before it the positions computed as of that date (see schedule_inspections).
-INPUTS_SQL = """
+INPUTS_SQL = f"""
 SELECT l.id AS loan_id, l.managing_officer_id AS officer_id, s.tier,
        CASE WHEN l.product_id = ANY(%(products)s) THEN l.product_id ELSE 0 END AS product_key,
        CASE WHEN l.repayment_method = ANY(%(methods)s) THEN l.repayment_method ELSE '' END
@@ -74,13 +91,13 @@ SELECT l.id AS loan_id, l.managing_officer_id AS officer_id, s.tier,
        width_bucket(s.outstanding_principal, %(thresholds)s::numeric[]) AS band,
        s.consecutive_missed > 0 AS missed
 FROM loans_loan l
-JOIN {state} s ON s.loan_id = l.id
+JOIN {{state}} s ON s.loan_id = l.id
 LEFT JOIN (SELECT c.loan_id,
                   bit_or(1 << (array_position(%(kinds)s::text[], c.kind::text) - 1)) AS mask
            FROM loans_collateral c
-           WHERE c.status = 'held' AND c.kind = ANY(%(kinds)s)
+           WHERE c.status = {HELD} AND c.kind = ANY(%(kinds)s)
            GROUP BY c.loan_id) c ON c.loan_id = l.id
-WHERE l.status = 'active' AND l.disbursed_on <= %(as_of)s {loan_filter}
+WHERE l.status = {LOAN_ACTIVE} AND l.disbursed_on <= %(as_of)s {{loan_filter}}
 """
 
 KEY = ("tier", "product_key", "method_key", "collateral_mask", "band")
@@ -157,10 +174,10 @@ CROSS JOIN LATERAL (
 WHERE r.frequency = 'every_n_months'
 """
 
-INSERT_REQUIRED_SQL = """
+INSERT_REQUIRED_SQL = f"""
 INSERT INTO postloan_inspection (loan_id, kind, slot, due_on, assigned_to_id, status, reason,
                                  rule_id, created_at, cancel_reason)
-SELECT loan_id, kind, slot, due_on, officer_id, 'open', 'policy', rule_id, now(), ''
+SELECT loan_id, kind, slot, due_on, officer_id, {OPEN}, 'policy', rule_id, now(), ''
 FROM sched_required
 ON CONFLICT (loan_id, kind, slot) DO NOTHING
 """
@@ -171,31 +188,31 @@ ON CONFLICT (loan_id, kind, slot) DO NOTHING
 # doubtful has the month's first visit due by the 15th, no longer at month end, and back
 # when it becomes lighter; an edited rule moves its slots the same way). Returns how many
 # of each.
-FOLLOW_REQUIRED_SQL = """
+FOLLOW_REQUIRED_SQL = f"""
 WITH changed AS (
     UPDATE postloan_inspection i
-    SET status = 'open', cancelled_on = NULL, cancel_reason = '',
-        assigned_to_id = CASE WHEN x.was = 'cancelled' THEN x.officer_id
+    SET status = {OPEN}, cancelled_on = NULL, cancel_reason = '',
+        assigned_to_id = CASE WHEN x.was = {CANCELLED} THEN x.officer_id
                               ELSE i.assigned_to_id END,
         due_on = x.due_on, rule_id = x.rule_id
     FROM (SELECT r.*, i.id AS inspection_id, i.status AS was
           FROM sched_required r
           JOIN postloan_inspection i
             ON i.loan_id = r.loan_id AND i.kind = r.kind AND i.slot = r.slot
-          WHERE i.status = 'cancelled'
-             OR (i.status = 'open'
+          WHERE i.status = {CANCELLED}
+             OR (i.status = {OPEN}
                  AND (i.due_on <> r.due_on OR i.rule_id IS DISTINCT FROM r.rule_id))) x
     WHERE i.id = x.inspection_id
     RETURNING x.was
 )
-SELECT COUNT(*) FILTER (WHERE was = 'cancelled'), COUNT(*) FILTER (WHERE was = 'open')
+SELECT COUNT(*) FILTER (WHERE was = {CANCELLED}), COUNT(*) FILTER (WHERE was = {OPEN})
 FROM changed
 """
 
 # Normal-loan sampling: per sample rule, draw the share still missing this month from the
 # loans longest without an inspection (never inspected first; ties by a hash of the month,
 # so the draw is reproducible for that month).
-SAMPLE_WANTED_SQL = """
+SAMPLE_WANTED_SQL = f"""
 INSERT INTO sched_sample
 WITH population AS (
     SELECT p.loan_id, p.rule_id, r.sample_percent
@@ -204,7 +221,7 @@ WITH population AS (
 ), sampled AS (
     SELECT p.rule_id, COUNT(*) AS already
     FROM population p JOIN postloan_inspection i
-      ON i.loan_id = p.loan_id AND i.slot = %(sample_slot)s AND i.status <> 'cancelled'
+      ON i.loan_id = p.loan_id AND i.slot = %(sample_slot)s AND i.status <> {CANCELLED}
     GROUP BY p.rule_id
 )
 SELECT p.rule_id,
@@ -214,7 +231,7 @@ FROM population p LEFT JOIN sampled s ON s.rule_id = p.rule_id
 GROUP BY p.rule_id
 """
 
-SAMPLE_SQL = """
+SAMPLE_SQL = f"""
 WITH population AS (
     SELECT p.loan_id, p.officer_id, p.rule_id, r.kind
     FROM postloan_plannedloan p
@@ -223,7 +240,7 @@ WITH population AS (
 ), last_seen AS (
     SELECT i.loan_id, MAX(COALESCE(i.completed_on, i.due_on)) AS last_on
     FROM postloan_inspection i JOIN population p ON p.loan_id = i.loan_id
-    WHERE i.status <> 'cancelled'
+    WHERE i.status <> {CANCELLED}
     GROUP BY i.loan_id
 ), candidates AS (
     SELECT p.*
@@ -235,7 +252,7 @@ WITH population AS (
 )
 INSERT INTO postloan_inspection (loan_id, kind, slot, due_on, assigned_to_id, status, reason,
                                  rule_id, created_at, cancel_reason)
-SELECT c.loan_id, c.kind, %(sample_slot)s, %(month_end)s, c.officer_id, 'open', 'sample',
+SELECT c.loan_id, c.kind, %(sample_slot)s, %(month_end)s, c.officer_id, {OPEN}, 'sample',
        c.rule_id, now(), ''
 FROM candidates c
 ORDER BY c.loan_id  -- in the order of the key's index, not of the draw
@@ -253,10 +270,10 @@ ON CONFLICT (loan_id, kind, slot) DO NOTHING
 # month planned before an earlier one is backfilled) are that period's run's business.
 # The reason names the loan's tier, also when no rule applies to it any more.
 CANCEL_SURPLUS_SQL = f"""
-UPDATE postloan_inspection i SET status = 'cancelled', cancelled_on = %(as_of)s,
+UPDATE postloan_inspection i SET status = {CANCELLED}, cancelled_on = %(as_of)s,
        cancel_reason = 'no_longer_required:' || r.tier
 FROM {{rules}} r
-WHERE i.loan_id = r.loan_id AND i.status = 'open'
+WHERE i.loan_id = r.loan_id AND i.status = {OPEN}
   AND i.kind IN {POLICY_KINDS_SQL}
   AND i.due_on >= %(month_start)s
   AND left(i.slot, 7) <= to_char(%(month_start)s::date, 'YYYY-MM')
@@ -266,40 +283,40 @@ WHERE i.loan_id = r.loan_id AND i.status = 'open'
 """
 
 # Loans that closed (settled, written off) have nothing left to inspect.
-CANCEL_CLOSED_SQL = """
-UPDATE postloan_inspection i SET status = 'cancelled', cancelled_on = %(as_of)s,
+CANCEL_CLOSED_SQL = f"""
+UPDATE postloan_inspection i SET status = {CANCELLED}, cancelled_on = %(as_of)s,
        cancel_reason = 'loan_closed'
 FROM loans_loan l
-WHERE l.id = i.loan_id AND i.status = 'open' AND l.status <> 'active' {loan_filter}
+WHERE l.id = i.loan_id AND i.status = {OPEN} AND l.status <> {LOAN_ACTIVE} {{loan_filter}}
 """
 
-HANDOVER_SQL = """
+HANDOVER_SQL = f"""
 INSERT INTO postloan_inspection (loan_id, kind, slot, due_on, assigned_to_id, status, reason,
                                  created_at, cancel_reason)
-SELECT h.loan_id, 'handover', 'handover', h.due_on, h.to_officer_id, 'open', 'handover',
+SELECT h.loan_id, 'handover', 'handover', h.due_on, h.to_officer_id, {OPEN}, 'handover',
        now(), ''
 FROM loans_handover h JOIN loans_loan l ON l.id = h.loan_id
-WHERE h.contacted_on IS NULL AND l.status = 'active' {loan_filter}
+WHERE h.contacted_on IS NULL AND l.status = {LOAN_ACTIVE} {{loan_filter}}
 ON CONFLICT (loan_id, kind, slot) DO NOTHING
 """
 
 # A recorded first contact completes the handover inspection, on time or late.
-HANDOVER_DONE_SQL = """
-UPDATE postloan_inspection i SET status = 'done', completed_on = h.contacted_on
+HANDOVER_DONE_SQL = f"""
+UPDATE postloan_inspection i SET status = {DONE}, completed_on = h.contacted_on
 FROM loans_handover h
-WHERE i.loan_id = h.loan_id AND i.kind = 'handover' AND i.status = 'open'
-  AND h.contacted_on IS NOT NULL {loan_filter_h}
+WHERE i.loan_id = h.loan_id AND i.kind = 'handover' AND i.status = {OPEN}
+  AND h.contacted_on IS NOT NULL {{loan_filter_h}}
 """
 
-FOLLOW_UP_SQL = """
+FOLLOW_UP_SQL = f"""
 INSERT INTO postloan_inspection (loan_id, kind, slot, due_on, assigned_to_id, status, reason,
                                  created_at, cancel_reason)
 SELECT r.loan_id, 'default_follow_up', 'missed-' || to_char(%(as_of)s::date, 'YYYY-MM'),
-       %(follow_up_due)s, r.officer_id, 'open', 'missed', now(), ''
-FROM {source} r
+       %(follow_up_due)s, r.officer_id, {OPEN}, {REASON_MISSED}, now(), ''
+FROM {{source}} r
 WHERE r.missed
   AND NOT EXISTS (SELECT 1 FROM postloan_inspection i WHERE i.loan_id = r.loan_id
-                  AND i.kind = 'default_follow_up' AND i.status = 'open')
+                  AND i.kind = 'default_follow_up' AND i.status = {OPEN})
 ON CONFLICT (loan_id, kind, slot) DO NOTHING
 """
 
@@ -309,13 +326,13 @@ def _ad_hoc_sql(loan_filter: str) -> str:
     return f"""
     INSERT INTO postloan_inspection (loan_id, kind, slot, due_on, assigned_to_id, status,
                                      reason, flag_id, created_at, cancel_reason)
-    SELECT l.id, 'ad_hoc', 'flag-' || f.id, d.due_on, l.managing_officer_id, 'open', 'flag',
+    SELECT l.id, 'ad_hoc', 'flag-' || f.id, d.due_on, l.managing_officer_id, {OPEN}, 'flag',
            f.id, now(), ''
     FROM postloan_riskflag f
-    JOIN loans_loan l ON l.status = 'active' AND (
+    JOIN loans_loan l ON l.status = {LOAN_ACTIVE} AND (
             f.loan_id = l.id OR f.borrower_id = l.borrower_id
             OR f.guarantor_id IN (SELECT g.guarantor_id FROM borrowers_guarantee g
-                                  WHERE g.loan_id = l.id AND g.status = 'active'))
+                                  WHERE g.loan_id = l.id AND g.status = {GUARANTEE_ACTIVE}))
     -- Counted from the flag, or from the disbursement of a loan booked after it, so that a
     -- new loan of a flagged borrower is not born overdue.
     JOIN ad_hoc_due d ON d.raised_on = GREATEST(f.raised_on, l.disbursed_on)
@@ -328,7 +345,7 @@ def _ad_hoc_due_dates(cursor, settings: BusinessSettings) -> None:
     """Due dates for the serious flags' dates, in Chinese working days (computed here)."""
     cursor.execute(
         "SELECT DISTINCT raised_on FROM postloan_riskflag WHERE is_serious AND resolved_on IS NULL "
-        "UNION SELECT DISTINCT disbursed_on FROM loans_loan WHERE status = 'active' AND "
+        f"UNION SELECT DISTINCT disbursed_on FROM loans_loan WHERE status = {LOAN_ACTIVE} AND "
         "disbursed_on >= (SELECT MIN(raised_on) FROM postloan_riskflag WHERE is_serious "
         "AND resolved_on IS NULL)"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 import pghistory
 from django.conf import settings
@@ -124,6 +125,18 @@ class InspectionStatus(models.TextChoices):
     OPEN = "open", _("Open")
     DONE = "done", _("Done")
     CANCELLED = "cancelled", _("Cancelled")
+
+
+class InspectionReason(StrEnum):
+    """Why an inspection is due (Inspection.reason; shown in words by the risk template
+    tags). Not a field's choices: a rule's name may stand in for "policy" on the page."""
+
+    POLICY = "policy"
+    SAMPLE = "sample"
+    HANDOVER = "handover"
+    MISSED = "missed"
+    FLAG = "flag"
+    MANUAL = "manual"
 
 
 class Inspection(models.Model):
