@@ -34,8 +34,8 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("borrowers/", include("borrowers.urls")),
     path("loans/", include("loans.urls")),
-    # The import and the export keep their /loans/ addresses.
-    path("loans/", include("portfolio.urls")),
+    # The import, the export and the night's runs keep their /loans/ and /risk/ addresses.
+    path("", include("portfolio.urls")),
     path("risk/", include("postloan.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

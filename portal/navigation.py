@@ -58,7 +58,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Handovers"), "loans:handovers", reads_portfolio),
     NavItem(_("Watch list"), "postloan:watchlist", reads_portfolio),
     NavItem(_("Approvals"), "postloan:queue", roles.manages_risk),
-    NavItem(_("Night runs"), "postloan:runs", roles.manages_risk),
+    NavItem(_("Night runs"), "portfolio:runs", roles.manages_risk),
     NavItem(_("Limit calculator"), "borrowers:limit_calculator", reads_portfolio),
     NavItem(_("Import"), "portfolio:import", roles.manages_risk),
 ]

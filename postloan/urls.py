@@ -18,7 +18,6 @@ urlpatterns = [
     path("flags/<int:pk>/resolve/", views.flag_resolve, name="flag_resolve"),
     path("watch-list/", views.watch_list, name="watchlist"),
     path("provisions/", views.provision_rates, name="provisions"),
-    path("runs/", views.runs, name="runs"),
     path("agenda/", inspection_views.agenda, name="agenda"),
     path("inspections/", inspection_views.inspection_list, name="inspections"),
     path("policy/", inspection_views.policy, name="policy"),

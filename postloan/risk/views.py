@@ -1,6 +1,6 @@
-"""Classification's pages: proposals and their approval, risk flags, the watch list,
-provision rates and the runs. Each parses the request, calls one selector or service
-(postloan/risk/selectors.py, services.py) and renders."""
+"""Classification's pages: proposals and their approval, risk flags, the watch list and
+provision rates (the runs page is portfolio.views.runs). Each parses the request, calls one
+selector or service (postloan/risk/selectors.py, services.py) and renders."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def watch_list(request: HttpRequest) -> HttpResponse:
     return render(request, "postloan/watch_list.html", {"form": form, "page": page, "rows": rows})
 
 
-# --- Provisions and runs ------------------------------------------------------------------------
+# --- Provisions ---------------------------------------------------------------------------------
 
 
 @role_required(manages_risk)
@@ -270,16 +270,3 @@ def provision_rates(request: HttpRequest) -> HttpResponse:
             ),
         },
     )
-
-
-@role_required(manages_risk)
-def runs(request: HttpRequest) -> HttpResponse:
-    """The nights' chains, step by step, and the classification runs (one page each)."""
-    # The stalled-step rule is the night chain's (portfolio/nightly.py), a layer above
-    # postloan: imported here, where the page is drawn, rather than at the top, until the
-    # rule moves down beside its model (postloan.models.NightStep) or the page up.
-    from portfolio.nightly import mark_stalled
-
-    context = selectors.runs_pages(request.GET.get("page"))
-    mark_stalled(context["nights"])
-    return render(request, "postloan/runs.html", context)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.clock(date(2026, 3, 16))
 FORM_MODULES = [
     "borrowers.forms",
     "loans.forms",
-    "portfolio.views",
+    "portfolio.forms",
     "postloan.risk.forms",
     "postloan.fieldwork.forms",
     "postloan.inspections.forms",

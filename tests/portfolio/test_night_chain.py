@@ -287,14 +287,14 @@ def test_the_runs_page_shows_each_step_and_what_was_not_run(
         ("refresh_dashboard", "skipped"),
     ]
     client.force_login(officer)
-    assert client.get(reverse("postloan:runs")).status_code == 403
+    assert client.get(reverse("portfolio:runs")).status_code == 403
     client.force_login(risk_manager)
     for language, failed, not_run, status_of_night in (
         ("en", "Failed", "Not run: Classification failed", "Failed"),
         ("zh-hans", "失败", "未运行：五级分类失败", "失败"),
     ):
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-        html = client.get(reverse("postloan:runs")).content.decode()
+        html = client.get(reverse("portfolio:runs")).content.decode()
         night = html.split('data-testid="night"', 1)[1].split("</section>", 1)[0]
         status = re.search(r'data-testid="night-status">([^<]*)<', night).group(1)
         assert status == status_of_night
@@ -317,7 +317,7 @@ def test_the_runs_page_says_when_a_step_lost_its_worker(client, risk_manager, se
     nightly.night_start(as_of=NIGHT, trigger="beat")
     _age("snapshot_month_end", seconds=120)
     client.force_login(risk_manager)
-    html = client.get(reverse("postloan:runs")).content.decode()
+    html = client.get(reverse("portfolio:runs")).content.decode()
     assert "no heartbeat: its worker was lost; it will be resumed" in html
 
 
@@ -426,7 +426,7 @@ def test_a_failing_step_stops_its_dependants_on_a_real_worker_and_a_retry_comple
         assert "step schedule_inspections not run: classify_portfolio failed" in log
         assert "step refresh_dashboard not run: classify_portfolio failed" in log
         client.force_login(risk_manager)
-        html = client.get(reverse("postloan:runs")).content.decode()
+        html = client.get(reverse("portfolio:runs")).content.decode()
         assert html.count("Not run: Classification failed") == 2
         assert "No space left on device" in html
     finally:

@@ -313,9 +313,9 @@ def test_changing_the_provision_rates_recomputes_every_loan(
 
 def test_the_runs_page(behind, risk_manager, officer, client):
     client.force_login(officer)
-    assert client.get(reverse("postloan:runs")).status_code == 403
+    assert client.get(reverse("portfolio:runs")).status_code == 403
     client.force_login(risk_manager)
-    html = client.get(reverse("postloan:runs")).content.decode()
+    html = client.get(reverse("portfolio:runs")).content.decode()
     assert "2026-04-16" in html and "2026-03-16" in html
 
 
