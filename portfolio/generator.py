@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from borrowers.models import LegalStatus
 from common.roles import Role
 from common.sqlvalues import sql_literal
-from loans.models import Branch, LoanProduct, LoanStatus
+from loans.models import Branch, LoanProduct, LoanStatus, OfficerProfile
 from postloan.risk.nightly import ANALYZE_LEDGER_SQL
 
 BATCH = 50_000
@@ -191,8 +191,6 @@ def _reserve(cursor, sequence: str, table: str, count: int) -> int:
 
 def _fixtures(officers: int = 1):
     """The product, and `officers` loan officers spread over one branch per 25 of them."""
-    from loans.models import OfficerProfile
-
     branches = [
         Branch.objects.get_or_create(
             code="GEN" if n == 0 else f"GEN{n + 1}", defaults={"name": f"Generated {n + 1}"}
