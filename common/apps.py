@@ -20,8 +20,8 @@ class CommonConfig(AppConfig):
     verbose_name = _("Common")
 
     def ready(self) -> None:
-        # Imported when the apps are ready, not at the top: it imports models (axes'),
-        # which cannot load while the app registry is being populated.
+        # Imported in ready(), Django's place for connecting receivers: at the top of apps.py
+        # it would import axes while the app registry is still being populated.
         from common import security  # noqa: F401 - connects the lockout logger
 
         connection_created.connect(_define_trigger_settings)
