@@ -5,11 +5,12 @@ only a valid joint-guarantee group gives every member a limit of their own. When
 member drops out and the group falls below its minimum size, it is no longer a joint
 group: one of the remaining may borrow, with the others as ordinary guarantors.
 
-Pure arithmetic, no ORM: the limit calculator page and the booking (loans.services.loan_book)
-call it. What a person may borrow is the product's per-person limit; what is left of it is
-that limit less the principal they still owe (`headroom`), and a new loan may not take them
-over it (`over_limit`, `principal_over_limit`). borrowers/limits_sql.py writes the same two
-for set-based SQL, held against these by tests/borrowers/test_limits_sql.py.
+Pure arithmetic, no ORM: the limit calculator page and the booking (loans/booking.py) call
+it, and nothing else restates it. What a person may borrow is the product's per-person
+limit; what is left of it is that limit less the principal they still owe (`headroom`), and
+a new loan may not take them over it (`over_limit`, `principal_over_limit`). The import
+takes migrated loans as they are and checks no limit (docs/decisions.md), so the rule has
+no set-based copy.
 """
 
 from __future__ import annotations
