@@ -10,6 +10,7 @@ from datetime import date
 from django.utils.translation import gettext_noop
 
 from common import texts
+from loans.ledger_sql import ALLOCATE_SQL
 from portfolio.importing.results import ImportResult
 from portfolio.importing.writes import CHANGED_BY_IMPORT, Target, tally, upsert
 
@@ -153,59 +154,6 @@ def _rebuild_instalments(cursor, result: ImportResult) -> None:
            ORDER BY a.repayment_id, i.id"""
     )
     result.derived[gettext_noop("allocations written")] = cursor.rowcount
-
-
-# The allocation of loans.ledger.allocate, set-based: the schedule, oldest instalment first
-# (due date, then seq), is a line of money — each instalment's interest, then its
-# principal; the payments, in (paid_on, id) order, are another line from the same origin.
-# A payment pays exactly the parts of the schedule line that its own interval covers.
-# The arithmetic is in integer cents (exact, and several times faster than numeric over
-# millions of rows); amounts go back to yuan, exactly, as they are written.
-ALLOCATE_SQL = [
-    """CREATE TEMP TABLE imp_dues ON COMMIT DROP AS
-       SELECT loan_id, seq, due_on, interest_due, principal_due, replaced, interest_c,
-              principal_c,
-              (SUM(interest_c + principal_c) OVER (w ROWS UNBOUNDED PRECEDING))::bigint
-                  - (interest_c + principal_c) AS starts
-       FROM (
-           SELECT loan_id, seq, due_on, interest_due, principal_due, replaced,
-                  (interest_due * 100)::bigint AS interest_c,
-                  (principal_due * 100)::bigint AS principal_c
-           FROM (
-               SELECT loan_id, seq, due_on, interest_due, principal_due, true AS replaced
-               FROM imp_sched_ids WHERE loan_id IN (SELECT loan_id FROM imp_replace)
-               UNION ALL
-               SELECT i.loan_id, i.seq, i.due_on, i.interest_due, i.principal_due, false
-               FROM loans_instalment i
-               WHERE i.loan_id IN (SELECT loan_id FROM imp_affected)
-                 AND i.loan_id NOT IN (SELECT loan_id FROM imp_replace)
-           ) lines
-       ) schedule
-       WINDOW w AS (PARTITION BY loan_id ORDER BY due_on, seq)""",
-    """CREATE TEMP TABLE imp_paid ON COMMIT DROP AS
-       SELECT repayment_id, loan_id, amount,
-              (SUM(amount) OVER (w ROWS UNBOUNDED PRECEDING))::bigint - amount AS starts
-       FROM (SELECT r.id AS repayment_id, r.loan_id, r.paid_on,
-                    (r.amount * 100)::bigint AS amount
-             FROM loans_repayment r
-             WHERE r.loan_id IN (SELECT loan_id FROM imp_affected)
-               AND r.reversed_at IS NULL) payments
-       WINDOW w AS (PARTITION BY loan_id ORDER BY paid_on, repayment_id)""",
-    """CREATE TEMP TABLE imp_paid_total ON COMMIT DROP AS
-       SELECT loan_id, SUM(amount)::bigint AS total FROM imp_paid GROUP BY loan_id""",
-    "ANALYZE imp_dues",
-    "ANALYZE imp_paid",
-    "ANALYZE imp_paid_total",
-    """CREATE TEMP TABLE imp_alloc ON COMMIT DROP AS
-       SELECT d.loan_id, d.seq, p.repayment_id,
-              GREATEST(LEAST(p.starts + p.amount, d.starts + d.interest_c)
-                       - GREATEST(p.starts, d.starts), 0) AS interest,
-              GREATEST(LEAST(p.starts + p.amount, d.starts + d.interest_c + d.principal_c)
-                       - GREATEST(p.starts, d.starts + d.interest_c), 0) AS principal
-       FROM imp_paid p JOIN imp_dues d ON d.loan_id = p.loan_id
-        AND p.starts < d.starts + d.interest_c + d.principal_c
-        AND d.starts < p.starts + p.amount""",
-]
 
 
 def _allocate(cursor) -> None:

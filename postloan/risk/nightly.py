@@ -10,7 +10,6 @@ half-way is completed by running it again: committed chunks find nothing left to
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from borrowers.models import CONTACT_FACTS, EnterpriseStatus, GuaranteeStatus
 from common.models import BusinessSettings
 from common.notifications import notify
 from common.sqlvalues import sql_list, sql_literal
+from loans.ledger_sql import fewer_payments_before, positions_sql
 from loans.models import CollateralStatus, LoanStatus
 from postloan.models import ClassificationRun, ProvisionRate, TierAdjustment
 from postloan.risk import factors
@@ -119,117 +119,6 @@ def lock_is_held(key: int) -> bool:
             [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
         )
         return cursor.fetchone()[0]
-
-
-def _anniversaries(last_due: str, as_of: str) -> str:
-    """Monthly anniversaries of `last_due` on or before `as_of` (a day the month lacks
-    moves to its last day), as in loans.ledger."""
-    return f"""GREATEST(0,
-        (EXTRACT(YEAR FROM {as_of})::int * 12 + EXTRACT(MONTH FROM {as_of})::int)
-        - (EXTRACT(YEAR FROM {last_due})::int * 12 + EXTRACT(MONTH FROM {last_due})::int)
-        - CASE WHEN EXTRACT(DAY FROM {as_of}) < LEAST(
-                EXTRACT(DAY FROM {last_due}),
-                EXTRACT(DAY FROM (date_trunc('month', {as_of}) + interval '1 month - 1 day')))
-          THEN 1 ELSE 0 END)"""
-
-
-def fewer_payments_before(cursor, as_of: date) -> bool:
-    """Whether fewer repayments were made by `as_of` than after it, by the planner's
-    estimates (no scan): a backfill of an old month end then sums the allocations made by
-    the date, rather than subtracting the later ones from today's paid columns."""
-
-    def estimate(condition: str) -> float:
-        cursor.execute(
-            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM loans_repayment WHERE paid_on {condition} %s",
-            [as_of],
-        )
-        plan = cursor.fetchone()[0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        return plan[0]["Plan"]["Plan Rows"]
-
-    return estimate("<=") < estimate(">")
-
-
-def positions_sql(
-    *, use_cached_payments: bool, from_earlier: bool = False, loan_filter: str = ""
-) -> str:
-    """SELECT each loan's position as of %(as_of)s for loan ids in [%(lo)s, %(hi)s].
-
-    Loans count if they were disbursed by the date and were still open on it. A settled
-    loan whose state still shows a balance or missed periods counts once more, so that
-    its last classification (nothing owed, normal) is recorded rather than left stale;
-    after that its state is clean and the run passes it by. With
-    `use_cached_payments` (a run dated today or later) the instalments' paid columns
-    are used; for a past date, what was paid by then: the paid columns less the
-    allocations of the standing repayments made after it. The paid columns are always
-    the sum of the standing repayments' allocations (they are rebuilt together), and
-    allocation is oldest-first, so a prefix of the payments allocates identically; the
-    difference touches only the repayments since the date, so the month-end snapshot
-    taken the next night reads one day's payments, not the book's whole history. With
-    `from_earlier` (an old date: see fewer_payments_before) the allocations made by the
-    date are summed instead; both are exact. `loan_filter` ("IN (SELECT …)") narrows the
-    loans further.
-    """
-    narrow = f"AND i.loan_id {loan_filter}" if loan_filter else ""
-    narrow_payments = f"AND r.loan_id {loan_filter}" if loan_filter else ""
-    if use_cached_payments:
-        paid_principal, paid_interest, paid_join = "i.principal_paid", "i.interest_paid", ""
-    else:
-        if from_earlier:
-            # An old date: the allocations of the standing repayments made by then.
-            paid_principal = "COALESCE(pa.principal, 0)"
-            paid_interest = "COALESCE(pa.interest, 0)"
-            made = "<="
-        else:
-            # A recent date: the paid columns less what was paid after it.
-            paid_principal = "(i.principal_paid - COALESCE(pa.principal, 0))"
-            paid_interest = "(i.interest_paid - COALESCE(pa.interest, 0))"
-            made = ">"
-        paid_join = f"""
-        LEFT JOIN (
-            SELECT a.instalment_id, SUM(a.principal) AS principal, SUM(a.interest) AS interest
-            FROM loans_allocation a
-            JOIN loans_repayment r ON r.id = a.repayment_id
-            WHERE r.loan_id BETWEEN %(lo)s AND %(hi)s {narrow_payments}
-              AND r.reversed_at IS NULL AND r.paid_on {made} %(as_of)s
-            GROUP BY a.instalment_id
-        ) pa ON pa.instalment_id = i.id"""
-    return f"""
-    WITH inst AS (
-        SELECT i.loan_id, i.due_on, i.principal_due, i.interest_due,
-               {paid_principal} AS principal_paid, {paid_interest} AS interest_paid,
-               (i.due_on + l.grace_days < %(as_of)s
-                AND ({paid_principal} < i.principal_due OR {paid_interest} < i.interest_due))
-                   AS missed
-        FROM loans_instalment i
-        JOIN loans_loan l ON l.id = i.loan_id
-        {paid_join}
-        WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s {narrow}
-          AND l.disbursed_on <= %(as_of)s
-          AND (l.status = {sql_literal(LoanStatus.ACTIVE)} OR l.closed_on > %(as_of)s
-               OR (l.status = {sql_literal(LoanStatus.SETTLED)} AND EXISTS (
-                   SELECT 1 FROM postloan_loanriskstate s
-                   WHERE s.loan_id = l.id
-                     AND (s.outstanding_principal <> 0 OR s.overdue_amount <> 0
-                          OR s.consecutive_missed <> 0 OR s.days_past_due <> 0))))
-    ), per_loan AS (
-        SELECT loan_id,
-               COUNT(*) FILTER (WHERE missed) AS missed_instalments,
-               MIN(due_on) FILTER (WHERE missed) AS oldest_missed_due,
-               MAX(due_on) FILTER (WHERE missed) = MAX(due_on) AS last_missed,
-               MAX(due_on) AS last_due,
-               SUM(principal_due - principal_paid) AS outstanding_principal,
-               COALESCE(SUM(principal_due - principal_paid + interest_due - interest_paid)
-                        FILTER (WHERE missed), 0) AS overdue_amount
-        FROM inst GROUP BY loan_id
-    )
-    SELECT loan_id,
-           (missed_instalments + CASE WHEN last_missed
-                THEN {_anniversaries("last_due", "%(as_of)s::date")} ELSE 0 END)::int
-               AS consecutive_missed,
-           COALESCE(%(as_of)s::date - oldest_missed_due, 0)::int AS days_past_due,
-           outstanding_principal, overdue_amount
-    FROM per_loan"""
 
 
 QUANTITATIVE_TIER_SQL = quantitative_tier_sql("p.consecutive_missed")
@@ -333,32 +222,9 @@ class ChunkResult:
     lapsed: list = None
 
 
-def _classify_chunk(
-    cursor,
-    *,
-    run: ClassificationRun,
-    lo: int,
-    hi: int,
-    rates: dict,
-    use_cached: bool,
-    write_state: bool,
-    from_earlier: bool = False,
-) -> ChunkResult:
-    params = {"as_of": run.as_of, "lo": lo, "hi": hi, "run": run.pk}
-    cursor.execute("SET LOCAL jit = off")
-    cursor.execute("SET LOCAL work_mem = '256MB'")
-    # ON COMMIT DROP is not enough: under an outer transaction (a caller's atomic block,
-    # a test) the chunks are savepoints and the previous chunk's tables are still there.
-    cursor.execute("DROP TABLE IF EXISTS classify_positions, classify_decisions")
-    cursor.execute(
-        "CREATE TEMP TABLE classify_positions ON COMMIT DROP AS "
-        + positions_sql(use_cached_payments=use_cached, from_earlier=from_earlier),
-        params,
-    )
-    cursor.execute("ANALYZE classify_positions")  # temporary tables have no statistics
-    rate_values = ", ".join(f"('{tier}', {percent})" for tier, percent in rates.items())
-    cursor.execute(
-        f"""
+# Each loan of the chunk's positions (classify_positions) with its state's tier and
+# adjustment, its quantitative tier, whether the adjustment lapses, and its new tier.
+DECISIONS_SQL = f"""
         CREATE TEMP TABLE classify_decisions ON COMMIT DROP AS
         WITH q AS (
             SELECT p.*, {QUANTITATIVE_TIER_SQL} AS quantitative_tier,
@@ -371,30 +237,25 @@ def _classify_chunk(
         ), f AS (
             SELECT q.*,
                    (q.adjustment_id IS NOT NULL AND {
-            adjustment_lapses_sql("q.quantitative_tier", "q.adjustment_tier", "q.adjustment_basis")
-        }) AS lapsed
+    adjustment_lapses_sql("q.quantitative_tier", "q.adjustment_tier", "q.adjustment_basis")
+}) AS lapsed
             FROM q
         )
         SELECT f.*,
                CASE WHEN f.adjustment_id IS NULL OR f.lapsed THEN f.quantitative_tier
                     ELSE f.adjustment_tier END AS new_tier
-        FROM f""",
-        params,
-    )
-    cursor.execute("ANALYZE classify_decisions")
-    cursor.execute("SELECT COUNT(*) FROM classify_decisions")
-    (seen,) = cursor.fetchone()
-    result = ChunkResult(seen=seen, lapsed=[])
-    if not write_state:
-        return result
-    # A rerun of a killed run finds no change on the loans it already did (their state is
-    # written), so it writes no second row for them. A loan that changed again since an
-    # earlier attempt of this run (a payment, a reversal in between) already has its one
-    # row for this run: the new change is still history, kept without the run reference.
-    columns = """loan_id, from_tier, to_tier, basis, consecutive_missed, quantitative_tier,
-                 reason, run_id, adjustment_id, effective_on, created_at"""
-    cursor.execute(
-        f"""
+        FROM f"""
+
+# A reclassification row's columns, as both inserts of RECLASSIFICATIONS_SQL give them.
+_RECLASSIFICATION_COLUMNS = (
+    "loan_id, from_tier, to_tier, basis, consecutive_missed, quantitative_tier,\n"
+    "                 reason, run_id, adjustment_id, effective_on, created_at"
+)
+# A rerun of a killed run finds no change on the loans it already did (their state is
+# written), so it writes no second row for them. A loan that changed again since an
+# earlier attempt of this run (a payment, a reversal in between) already has its one
+# row for this run: the new change is still history, kept without the run reference.
+RECLASSIFICATIONS_SQL = f"""
         WITH changes AS (
             SELECT loan_id, old_tier, new_tier,
                    CASE WHEN lapsed THEN 'lapse' ELSE 'quantitative' END AS basis,
@@ -403,43 +264,36 @@ def _classify_chunk(
             FROM classify_decisions
             WHERE new_tier <> old_tier
         ), with_run AS (
-            INSERT INTO postloan_reclassification ({columns})
+            INSERT INTO postloan_reclassification ({_RECLASSIFICATION_COLUMNS})
             SELECT loan_id, old_tier, new_tier, basis, consecutive_missed, quantitative_tier,
                    '', %(run)s, adjustment_id, %(as_of)s, now()
             FROM changes
             ON CONFLICT (loan_id, run_id) WHERE run_id IS NOT NULL DO NOTHING
             RETURNING loan_id
         ), again AS (
-            INSERT INTO postloan_reclassification ({columns})
+            INSERT INTO postloan_reclassification ({_RECLASSIFICATION_COLUMNS})
             SELECT loan_id, old_tier, new_tier, basis, consecutive_missed, quantitative_tier,
                    '', NULL, adjustment_id, %(as_of)s, now()
             FROM changes c
             WHERE NOT EXISTS (SELECT 1 FROM with_run w WHERE w.loan_id = c.loan_id)
             RETURNING loan_id
         )
-        SELECT (SELECT COUNT(*) FROM with_run) + (SELECT COUNT(*) FROM again)""",
-        params,
-    )
-    (result.changed,) = cursor.fetchone()
-    cursor.execute(
-        """
+        SELECT (SELECT COUNT(*) FROM with_run) + (SELECT COUNT(*) FROM again)"""
+
+# The adjustments that lapse in this chunk, with whom to tell (see _notify_lapses).
+LAPSED_SQL = """
         SELECT d.loan_id, d.adjustment_id, d.new_tier, a.proposed_by_id, l.managing_officer_id,
                l.reference
         FROM classify_decisions d
         JOIN postloan_tieradjustment a ON a.id = d.adjustment_id
         JOIN loans_loan l ON l.id = d.loan_id
         WHERE d.lapsed"""
-    )
-    result.lapsed = cursor.fetchall()
-    if result.lapsed:
-        lapsed = sql_literal(TierAdjustment.Status.LAPSED)
-        cursor.execute(
-            f"""UPDATE postloan_tieradjustment SET status = {lapsed}, ended_on = %(as_of)s
-               WHERE id IN (SELECT adjustment_id FROM classify_decisions WHERE lapsed)""",
-            params,
-        )
-    cursor.execute(
-        f"""
+
+
+def _state_update_sql(rate_values: str) -> str:
+    """The UPDATE of the chunk's loans' state that changed, their provisions at the rates
+    `rate_values` (a VALUES list of (tier, percent))."""
+    return f"""
         UPDATE postloan_loanriskstate s SET
             tier = d.new_tier,
             quantitative_tier = d.quantitative_tier,
@@ -461,8 +315,67 @@ def _classify_chunk(
                d.outstanding_principal, d.overdue_amount,
                ROUND(d.outstanding_principal * r.percent / 100, 2),
                CASE WHEN d.lapsed THEN NULL ELSE s.adjustment_id END)"""
-    )
+
+
+def _classify_chunk(
+    cursor,
+    *,
+    run: ClassificationRun,
+    lo: int,
+    hi: int,
+    rates: dict,
+    use_cached: bool,
+    write_state: bool,
+    from_earlier: bool = False,
+) -> ChunkResult:
+    """Classify the loans with ids in [lo, hi] as of the run's date: decide each one's tier
+    and, with `write_state`, record what changed."""
+    params = {"as_of": run.as_of, "lo": lo, "hi": hi, "run": run.pk}
+    seen = _decide(cursor, params, use_cached=use_cached, from_earlier=from_earlier)
+    result = ChunkResult(seen=seen, lapsed=[])
+    if not write_state:
+        return result
+    _write_decisions(cursor, params, rates, result)
     return result
+
+
+def _decide(cursor, params: dict, *, use_cached: bool, from_earlier: bool) -> int:
+    """The chunk's positions and decisions (temporary tables classify_positions and
+    classify_decisions); returns how many loans the chunk classifies."""
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    # ON COMMIT DROP is not enough: under an outer transaction (a caller's atomic block,
+    # a test) the chunks are savepoints and the previous chunk's tables are still there.
+    cursor.execute("DROP TABLE IF EXISTS classify_positions, classify_decisions")
+    cursor.execute(
+        "CREATE TEMP TABLE classify_positions ON COMMIT DROP AS "
+        + positions_sql(use_cached_payments=use_cached, from_earlier=from_earlier),
+        params,
+    )
+    cursor.execute("ANALYZE classify_positions")  # temporary tables have no statistics
+    cursor.execute(DECISIONS_SQL, params)
+    cursor.execute("ANALYZE classify_decisions")
+    cursor.execute("SELECT COUNT(*) FROM classify_decisions")
+    (seen,) = cursor.fetchone()
+    return seen
+
+
+def _write_decisions(cursor, params: dict, rates: dict, result: ChunkResult) -> None:
+    """Record the chunk's decisions: the reclassifications (counted in `result.changed`),
+    the lapsed adjustments (listed in `result.lapsed`), the state that changed."""
+    rate_values = ", ".join(f"('{tier}', {percent})" for tier, percent in rates.items())
+    cursor.execute(RECLASSIFICATIONS_SQL, params)
+    (result.changed,) = cursor.fetchone()
+    cursor.execute(LAPSED_SQL)
+    result.lapsed = cursor.fetchall()
+    if result.lapsed:
+        lapsed = sql_literal(TierAdjustment.Status.LAPSED)
+        cursor.execute(
+            f"""UPDATE postloan_tieradjustment SET status = {lapsed}, ended_on = %(as_of)s
+               WHERE id IN (SELECT adjustment_id FROM classify_decisions WHERE lapsed)""",
+            params,
+        )
+    cursor.execute(_state_update_sql(rate_values))
 
 
 def _loan_id_range(cursor) -> tuple[int, int]:

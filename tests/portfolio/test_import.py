@@ -1,6 +1,7 @@
-"""Portfolio import (issue 9): the 100-loan fixture classified as the pure rule says, the
-allocation equal to the pure ledger, every kind of row error with its place and nothing
-written, idempotent re-imports, dry runs, XLSX = CSV, a BOM and Chinese names, access."""
+"""Portfolio import (issue 9): the 100-loan fixture classified as the pure rule says, every
+kind of row error with its place and nothing written, idempotent re-imports, dry runs,
+XLSX = CSV, a BOM and Chinese names, access. The allocation held to the pure ledger, on
+this file's `imported` fixture: tests/loans/test_ledger_sql.py."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from django.utils.translation import gettext
 from borrowers.models import Borrower, BorrowerFactChange, Guarantee, Guarantor, JointGroup
 from common.roles import Role
 from loans import ledger
-from loans.models import Allocation, Handover, Instalment, Loan, LoanProduct, Repayment
+from loans.models import Allocation, Handover, Loan, LoanProduct, Repayment
 from loans.schedule import generate_schedule
 from loans.services import default_first_due_on
 from portfolio import importing
@@ -223,33 +224,6 @@ def test_the_fixture_covers_what_it_should(imported):
         recent.values_list("id", flat=True)
     )
     assert Repayment.objects.filter(paid_on__gt=timezone.localdate()).count() == 0
-
-
-def test_allocations_equal_the_pure_ledger_for_every_loan(imported):
-    dues_by_loan = defaultdict(list)
-    instalments = {}
-    for i in Instalment.objects.all():
-        dues_by_loan[i.loan_id].append(
-            ledger.InstalmentDue(i.seq, i.due_on, i.principal_due, i.interest_due)
-        )
-        instalments[i.pk] = i
-    payments = defaultdict(list)
-    for r in Repayment.objects.filter(reversed_at__isnull=True):
-        payments[r.loan_id].append(ledger.Payment(r.pk, r.paid_on, r.amount))
-    stored = defaultdict(list)
-    for a in Allocation.objects.all():
-        instalment = instalments[a.instalment_id]
-        stored[instalment.loan_id].append((a.repayment_id, instalment.seq, a.interest, a.principal))
-    for loan_id, dues in dues_by_loan.items():
-        lines, states = ledger.allocate(dues, payments[loan_id])
-        expected = sorted((ln.payment_key, ln.seq, ln.interest, ln.principal) for ln in lines)
-        assert sorted(stored[loan_id]) == expected, loan_id
-        paid = {
-            i.seq: (i.principal_paid, i.interest_paid)
-            for i in instalments.values()
-            if i.loan_id == loan_id
-        }
-        assert paid == {s.seq: (s.principal_paid, s.interest_paid) for s in states}, loan_id
 
 
 def test_a_loan_paid_in_full_is_settled_on_its_last_payment(imported):
