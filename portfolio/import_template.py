@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from loans.schedule import add_months, generate_schedule
-from loans.services import default_first_due_on
+from loans.terms import default_first_due_on
 from portfolio.importing import TABLE_ORDER, TABLES
 
 PRODUCT = "XWD"

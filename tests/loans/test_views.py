@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from borrowers import services as borrower_services
 from borrowers.models import Guarantee
 from loans import services
 from loans.models import (
@@ -285,7 +286,7 @@ def test_the_loan_page_lists_guarantees_collateral_valuations_and_reversals(
     client, officer, risk_manager, loan
 ):
     guarantor = make_guarantor("孙保证")
-    services.guarantee_add(loan=loan, guarantor=guarantor, signed_on=today())
+    borrower_services.guarantee_add(loan=loan, guarantor=guarantor, signed_on=today())
     house = services.collateral_add(
         loan=loan,
         kind="real_estate",
@@ -364,7 +365,9 @@ def _loan_with_history(officer, product, branch, risk_manager, *, months, paymen
         services.valuation_add(
             collateral=collateral, valued_on=date(2025, 6, 1), value=D("80000.00"), method="market"
         )
-        services.guarantee_add(loan=loan, guarantor=make_guarantor(), signed_on=date(2024, 1, 10))
+        borrower_services.guarantee_add(
+            loan=loan, guarantor=make_guarantor(), signed_on=date(2024, 1, 10)
+        )
     return loan
 
 
@@ -914,7 +917,9 @@ def test_the_handover_list_shows_pending_and_late_handovers(
 def test_supervisors_change_nothing_anywhere(client, supervisor, loan, risk_manager):
     repayment = pay(loan, "100.00")
     collateral = services.collateral_add(loan=loan, kind="vehicle", description="车")
-    guarantee = services.guarantee_add(loan=loan, guarantor=make_guarantor(), signed_on=today())
+    guarantee = borrower_services.guarantee_add(
+        loan=loan, guarantor=make_guarantor(), signed_on=today()
+    )
     client.force_login(supervisor)
     assert client.get(detail_url(loan)).status_code == 200
     posts = {
