@@ -482,75 +482,26 @@ def schedule_inspections(
     loan_filter = "" if portfolio else "AND l.id = ANY(%(ids)s)"
     result = ScheduleResult(as_of=as_of)
     with transaction.atomic(), connection.cursor() as cursor:
-        if portfolio:
-            # One portfolio-wide planning at a time; single-loan re-planning needs no lock.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        state = "postloan_loanriskstate"
-        if portfolio:
-            state_as_of = latest_state_date()
-            if state_as_of is not None and as_of < state_as_of:
-                computed_positions(cursor, as_of=as_of, table="sched_state")
-                state, result.state_as_of = "sched_state", state_as_of
-        _work_tables(cursor)
-        keys, policy = _policy_keys(cursor)
-        params.update(keys)
-        if portfolio and not full:
-            last = PlanningRun.objects.order_by("-id").values("month", "policy").first()
-            full = last != {"month": month_start, "policy": policy}
+        state, policy, full = _begin(cursor, params, result, portfolio=portfolio, full=full)
         incremental = portfolio and not full
-        rules = "sched_rule"
-        if incremental:
-            cursor.execute(CHANGED_SQL.format(loan_filter="", state=state), params)
-            cursor.execute(CHANGED_RULES_SQL, params)
-        elif portfolio:
-            cursor.execute("TRUNCATE postloan_plannedloan")
-            cursor.execute(FULL_PLAN_SQL.format(loan_filter="", state=state), params)
-            rules = PLANNED_RULES
-        else:
-            cursor.execute(RULES_SQL.format(loan_filter=loan_filter, state=state), params)
-        result.replanned = cursor.rowcount
-        cursor.execute(
-            "ANALYZE sched_rule" if rules == "sched_rule" else "ANALYZE postloan_plannedloan"
+        rules = _plan_loans(
+            cursor,
+            params,
+            result,
+            state=state,
+            portfolio=portfolio,
+            incremental=incremental,
+            loan_filter=loan_filter,
         )
-        cursor.execute(REQUIRED_SQL.format(rules=rules), params)
-        cursor.execute("ANALYZE sched_required")
-        cursor.execute(INSERT_REQUIRED_SQL, params)
-        result.created += cursor.rowcount
-        if result.created > ANALYZE_AFTER:
-            # The first planning of a month adds a row per loan: the statements below
-            # must not plan for the table as it was (20 s instead of 4 at a million loans).
-            cursor.execute("ANALYZE postloan_inspection")
-        cursor.execute(FOLLOW_REQUIRED_SQL, params)
-        result.reopened, result.rescheduled = cursor.fetchone()
-        gone = "AND l.id IN (SELECT any_loan_id FROM sched_changed WHERE gone)"
-        closed_filter = gone if incremental else loan_filter
-        cursor.execute(CANCEL_CLOSED_SQL.format(loan_filter=closed_filter), params)
-        result.cancelled = cursor.rowcount
-        cursor.execute(CANCEL_SURPLUS_SQL.format(rules=rules), params)
-        result.cancelled += cursor.rowcount
+        _plan_required(
+            cursor, params, result, rules=rules, incremental=incremental, loan_filter=loan_filter
+        )
         if rules == "sched_rule":
             _remember_plans(cursor, params, portfolio=portfolio)
         if portfolio:
             # The monthly draw is portfolio-wide: re-planning one loan never samples it.
             result.sampled = _draw_samples(cursor, params)
-        cursor.execute(HANDOVER_SQL.format(loan_filter=loan_filter), params)
-        result.created += cursor.rowcount
-        cursor.execute(
-            HANDOVER_DONE_SQL.format(
-                loan_filter_h="" if portfolio else "AND h.loan_id = ANY(%(ids)s)"
-            ),
-            params,
-        )
-        result.completed = cursor.rowcount
-        # Every active loan's inputs are in the planned loans now; one asked for, in sched_rule.
-        source = "postloan_plannedloan" if portfolio else "sched_rule"
-        cursor.execute(FOLLOW_UP_SQL.format(source=source), params)
-        result.created += cursor.rowcount
-        _ad_hoc_due_dates(cursor, settings)
-        cursor.execute(_ad_hoc_sql(loan_filter), params)
-        result.created += cursor.rowcount
+        _plan_events(cursor, params, result, settings, portfolio=portfolio, loan_filter=loan_filter)
         if portfolio:
             PlanningRun.objects.create(
                 as_of=as_of,
@@ -562,6 +513,117 @@ def schedule_inspections(
                 cancelled=result.cancelled,
             )
     return result
+
+
+def _begin(
+    cursor, params: dict, result: ScheduleResult, *, portfolio: bool, full: bool
+) -> tuple[str, str, bool]:
+    """Open the run: the lock, the session's settings, the table of tiers and balances to
+    plan from, the work tables and the policy (its keys go into `params`).
+
+    Returns that table, the policy's fingerprint and whether the run plans every loan.
+    """
+    if portfolio:
+        # One portfolio-wide planning at a time; single-loan re-planning needs no lock.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    state = "postloan_loanriskstate"
+    if portfolio:
+        state_as_of = latest_state_date()
+        if state_as_of is not None and params["as_of"] < state_as_of:
+            computed_positions(cursor, as_of=params["as_of"], table="sched_state")
+            state, result.state_as_of = "sched_state", state_as_of
+    _work_tables(cursor)
+    keys, policy = _policy_keys(cursor)
+    params.update(keys)
+    if portfolio and not full:
+        last = PlanningRun.objects.order_by("-id").values("month", "policy").first()
+        full = last != {"month": params["month_start"], "policy": policy}
+    return state, policy, full
+
+
+def _plan_loans(
+    cursor,
+    params: dict,
+    result: ScheduleResult,
+    *,
+    state: str,
+    portfolio: bool,
+    incremental: bool,
+    loan_filter: str,
+) -> str:
+    """Each re-planned loan's strictest rule: those whose inputs changed (a rerun in the
+    month), every loan (postloan_plannedloan, a first or full run) or the loans asked for.
+
+    Returns the table the rules are in.
+    """
+    rules = "sched_rule"
+    if incremental:
+        cursor.execute(CHANGED_SQL.format(loan_filter="", state=state), params)
+        cursor.execute(CHANGED_RULES_SQL, params)
+    elif portfolio:
+        cursor.execute("TRUNCATE postloan_plannedloan")
+        cursor.execute(FULL_PLAN_SQL.format(loan_filter="", state=state), params)
+        rules = PLANNED_RULES
+    else:
+        cursor.execute(RULES_SQL.format(loan_filter=loan_filter, state=state), params)
+    result.replanned = cursor.rowcount
+    cursor.execute(
+        "ANALYZE sched_rule" if rules == "sched_rule" else "ANALYZE postloan_plannedloan"
+    )
+    return rules
+
+
+def _plan_required(
+    cursor, params: dict, result: ScheduleResult, *, rules: str, incremental: bool, loan_filter: str
+) -> None:
+    """The inspections the rules require: create the missing, reopen a cancelled one that is
+    required again, move an open one whose due date or rule changed; then cancel a closed
+    loan's open inspections and those a lighter rule no longer asks for."""
+    cursor.execute(REQUIRED_SQL.format(rules=rules), params)
+    cursor.execute("ANALYZE sched_required")
+    cursor.execute(INSERT_REQUIRED_SQL, params)
+    result.created += cursor.rowcount
+    if result.created > ANALYZE_AFTER:
+        # The first planning of a month adds a row per loan: the statements below
+        # must not plan for the table as it was (20 s instead of 4 at a million loans).
+        cursor.execute("ANALYZE postloan_inspection")
+    cursor.execute(FOLLOW_REQUIRED_SQL, params)
+    result.reopened, result.rescheduled = cursor.fetchone()
+    gone = "AND l.id IN (SELECT any_loan_id FROM sched_changed WHERE gone)"
+    closed_filter = gone if incremental else loan_filter
+    cursor.execute(CANCEL_CLOSED_SQL.format(loan_filter=closed_filter), params)
+    result.cancelled = cursor.rowcount
+    cursor.execute(CANCEL_SURPLUS_SQL.format(rules=rules), params)
+    result.cancelled += cursor.rowcount
+
+
+def _plan_events(
+    cursor,
+    params: dict,
+    result: ScheduleResult,
+    settings: BusinessSettings,
+    *,
+    portfolio: bool,
+    loan_filter: str,
+) -> None:
+    """The inspections events require: the handover's first contact (completed once the
+    contact is recorded), the follow-up of a missed period, the ad-hoc visit after a flag."""
+    cursor.execute(HANDOVER_SQL.format(loan_filter=loan_filter), params)
+    result.created += cursor.rowcount
+    cursor.execute(
+        HANDOVER_DONE_SQL.format(loan_filter_h="" if portfolio else "AND h.loan_id = ANY(%(ids)s)"),
+        params,
+    )
+    result.completed = cursor.rowcount
+    # Every active loan's inputs are in the planned loans now; one asked for, in sched_rule.
+    source = "postloan_plannedloan" if portfolio else "sched_rule"
+    cursor.execute(FOLLOW_UP_SQL.format(source=source), params)
+    result.created += cursor.rowcount
+    _ad_hoc_due_dates(cursor, settings)
+    cursor.execute(_ad_hoc_sql(loan_filter), params)
+    result.created += cursor.rowcount
 
 
 def _remember_plans(cursor, params: dict, *, portfolio: bool) -> None:
