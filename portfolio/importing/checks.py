@@ -16,8 +16,11 @@ from datetime import date
 
 from django.utils.translation import gettext_lazy as _
 
+from borrowers.models import GroupStatus, GuaranteeStatus
 from common.models import BusinessSettings
 from common.money import format_cny
+from common.sqlvalues import sql_literal
+from loans.models import LoanStatus
 from portfolio.importing.format import METHODS, TABLES
 from portfolio.importing.results import MAX_ERRORS, Errors
 
@@ -43,6 +46,10 @@ UNKNOWN = {
 KEY_NAMES = {name: " + ".join(table.key) for name, table in TABLES.items()}
 
 _METHODS = ", ".join(f"'{m}'" for m in METHODS)
+# The statuses the checks' SQL reads, from their enums (common.sqlvalues).
+DISSOLVED = sql_literal(GroupStatus.DISSOLVED)
+GUARANTEE_ACTIVE = sql_literal(GuaranteeStatus.ACTIVE)
+WRITTEN_OFF = sql_literal(LoanStatus.WRITTEN_OFF)
 
 
 def _duplicate_checks() -> list[Check]:
@@ -195,7 +202,7 @@ CHECKS: list[Check] = [
     Check(
         "groups",
         "group_ref",
-        """SELECT row_no FROM imp_r_group WHERE row_no IS NOT NULL AND status = 'dissolved'
+        f"""SELECT row_no FROM imp_r_group WHERE row_no IS NOT NULL AND status = {DISSOLVED}
            ORDER BY row_no""",
         lambda: _("This group is dissolved in the portal."),
     ),
@@ -391,7 +398,7 @@ CHECKS: list[Check] = [
     Check(
         "loans",
         "ref",
-        """WITH pairs AS (
+        f"""WITH pairs AS (
                SELECT loan_ref, party FROM imp_r_guarantee WHERE party IS NOT NULL
                UNION
                SELECT l.reference, CASE WHEN b.id IS NOT NULL THEN 'B:' || b.reference
@@ -400,7 +407,7 @@ CHECKS: list[Check] = [
                JOIN loans_loan l ON l.id = gt.loan_id
                JOIN borrowers_guarantor g ON g.id = gt.guarantor_id
                LEFT JOIN borrowers_borrower b ON b.id = g.borrower_id
-               WHERE gt.status = 'active' AND l.reference IN (SELECT ref FROM imp_loans)
+               WHERE gt.status = {GUARANTEE_ACTIVE} AND l.reference IN (SELECT ref FROM imp_loans)
            )
            SELECT s.row_no, p.code, p.min_guarantors FROM imp_loans s
            JOIN imp_r_product p ON p.code = s.product_code
@@ -512,9 +519,9 @@ CHECKS: list[Check] = [
     Check(
         "repayments",
         "loan_ref",
-        """SELECT s.row_no FROM imp_repayments s JOIN imp_r_loan l ON l.ref = s.loan_ref
+        f"""SELECT s.row_no FROM imp_repayments s JOIN imp_r_loan l ON l.ref = s.loan_ref
            LEFT JOIN loans_repayment r ON r.loan_id = l.id AND r.reference = s.reference
-           WHERE l.status = 'written_off'
+           WHERE l.status = {WRITTEN_OFF}
              AND (r.id IS NULL OR (r.paid_on, r.amount) IS DISTINCT FROM (s.paid_on, s.amount))
            ORDER BY s.row_no""",
         lambda: _("The loan is written off; its repayments are frozen."),
@@ -561,7 +568,7 @@ CHECKS: list[Check] = [
 
 # The cap on active guarantees per guarantor (BusinessSettings.max_active_guarantees), over
 # what the portal has and what the import adds, the joint groups' cross-guarantees included.
-CAP_SQL = """
+CAP_SQL = f"""
 WITH file_pairs AS (
     SELECT loan_ref, party FROM imp_r_guarantee WHERE party IS NOT NULL
     UNION
@@ -575,7 +582,7 @@ db_pairs AS (
     JOIN borrowers_guarantor g ON g.id = gt.guarantor_id
     LEFT JOIN borrowers_borrower b ON b.id = g.borrower_id
     JOIN loans_loan l ON l.id = gt.loan_id
-    WHERE gt.status = 'active'
+    WHERE gt.status = {GUARANTEE_ACTIVE}
       AND (b.reference IN (SELECT substr(party, 3) FROM parties WHERE left(party, 2) = 'B:')
            OR g.reference IN (SELECT substr(party, 3) FROM parties WHERE left(party, 2) = 'G:'))
 ), counted AS (

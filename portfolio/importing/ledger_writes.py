@@ -10,9 +10,15 @@ from datetime import date
 from django.utils.translation import gettext_noop
 
 from common import texts
+from common.sqlvalues import sql_literal
 from loans.ledger_sql import ALLOCATE_SQL
+from loans.models import LoanStatus
 from portfolio.importing.results import ImportResult
 from portfolio.importing.writes import CHANGED_BY_IMPORT, Target, tally, upsert
+
+# The loan statuses the settling's SQL reads and writes, from the enum (common.sqlvalues).
+ACTIVE = sql_literal(LoanStatus.ACTIVE)
+SETTLED = sql_literal(LoanStatus.SETTLED)
 
 
 def write_ledger(cursor, present, result: ImportResult, as_of: date) -> None:
@@ -165,7 +171,7 @@ def _allocate(cursor) -> None:
 def _settle(cursor, result: ImportResult, as_of: date) -> None:
     """A loan paid in full is settled on its last payment; one that no longer is, reopens."""
     cursor.execute(
-        """CREATE TEMP TABLE imp_status ON COMMIT DROP AS
+        f"""CREATE TEMP TABLE imp_status ON COMMIT DROP AS
            SELECT l.id, l.status, o.outstanding, p.last_paid
            FROM loans_loan l
            JOIN (SELECT loan_id, SUM(principal_due - principal_paid + interest_due
@@ -176,23 +182,23 @@ def _settle(cursor, result: ImportResult, as_of: date) -> None:
                       WHERE reversed_at IS NULL
                         AND loan_id IN (SELECT loan_id FROM imp_affected)
                       GROUP BY loan_id) p ON p.loan_id = l.id
-           WHERE (l.status = 'active' AND o.outstanding = 0)
-              OR (l.status = 'settled' AND o.outstanding > 0)"""
+           WHERE (l.status = {ACTIVE} AND o.outstanding = 0)
+              OR (l.status = {SETTLED} AND o.outstanding > 0)"""
     )
     cursor.execute(
-        """INSERT INTO loans_loanstatuschange (loan_id, from_status, to_status, effective_on,
+        f"""INSERT INTO loans_loanstatuschange (loan_id, from_status, to_status, effective_on,
                changed_by_id, reason, created_at)
-           SELECT id, status, CASE WHEN status = 'active' THEN 'settled' ELSE 'active' END,
-                  CASE WHEN status = 'active' THEN last_paid ELSE %(as_of)s END, NULL,
-                  CASE WHEN status = 'active' THEN %(paid)s ELSE %(changed)s END, now()
+           SELECT id, status, CASE WHEN status = {ACTIVE} THEN {SETTLED} ELSE {ACTIVE} END,
+                  CASE WHEN status = {ACTIVE} THEN last_paid ELSE %(as_of)s END, NULL,
+                  CASE WHEN status = {ACTIVE} THEN %(paid)s ELSE %(changed)s END, now()
            FROM imp_status ORDER BY id""",
         {"as_of": as_of, "paid": texts.PAID_IN_FULL, "changed": CHANGED_BY_IMPORT},
     )
     cursor.execute(
-        """UPDATE loans_loan l
-           SET status = CASE WHEN s.status = 'active' THEN 'settled' ELSE 'active' END,
-               closed_on = CASE WHEN s.status = 'active' THEN s.last_paid END
+        f"""UPDATE loans_loan l
+           SET status = CASE WHEN s.status = {ACTIVE} THEN {SETTLED} ELSE {ACTIVE} END,
+               closed_on = CASE WHEN s.status = {ACTIVE} THEN s.last_paid END
            FROM imp_status s WHERE s.id = l.id"""
     )
-    cursor.execute("SELECT COUNT(*) FILTER (WHERE status = 'active') FROM imp_status")
+    cursor.execute(f"SELECT COUNT(*) FILTER (WHERE status = {ACTIVE}) FROM imp_status")
     result.derived[gettext_noop("loans settled")] = cursor.fetchone()[0]

@@ -8,7 +8,12 @@ from __future__ import annotations
 from datetime import date
 
 from common.roles import Role
+from common.sqlvalues import sql_literal
+from loans.models import LoanStatus
 from portfolio.importing.format import TABLES, literal
+
+# A loan the portal does not have yet is imported active (its status, from the enum).
+LOAN_ACTIVE = sql_literal(LoanStatus.ACTIVE)
 
 
 def _given(table: str, name: str, present: dict[str, set[str]], fallback: str) -> str:
@@ -194,10 +199,10 @@ RESOLVE_SQL = [
         FROM imp_schedule GROUP BY loan_ref""",
     "CREATE UNIQUE INDEX ON imp_sched_loan (loan_ref)",
     "ANALYZE imp_sched_loan",
-    """
+    f"""
         CREATE TEMP TABLE imp_r_loan ON COMMIT DROP AS
         SELECT DISTINCT ON (s.ref) s.ref, s.row_no, l.id, s.borrower_ref, s.product_code,
-               s.principal, s.disbursed_on, COALESCE(l.status, 'active') AS status,
+               s.principal, s.disbursed_on, COALESCE(l.status, {LOAN_ACTIVE}) AS status,
                NULLIF(s.group_ref, '') AS group_ref
         FROM imp_loans s LEFT JOIN loans_loan l ON l.reference = s.ref
         WHERE s.ref <> ''

@@ -11,17 +11,28 @@ from datetime import date, timedelta
 
 from django.utils.translation import gettext_noop
 
+from borrowers.models import GroupStatus, GuaranteeStatus
 from common import texts
 from common.calendar import working_day_calendar
 from common.models import BusinessSettings
 from common.roles import Role
+from common.sqlvalues import sql_literal
+from loans.models import LoanStatus
 from portfolio.importing.format import TABLES, literal
 from portfolio.importing.results import ImportResult
+from postloan.models import InspectionStatus
 
 # Loans disbursed this recently still get a handover (Art. 3); older ones were handed over
 # in the system the book comes from.
 HANDOVER_WINDOW_DAYS = 30
 CHANGED_BY_IMPORT = gettext_noop("Changed by a portfolio import")
+# The statuses the writes' SQL gives and reads, from their enums (common.sqlvalues): a new
+# loan and a new group are active, a guarantee the import writes is in force (BACKING), and
+# a reassigned officer takes over the loan's open inspections.
+LOAN_ACTIVE = sql_literal(LoanStatus.ACTIVE)
+GROUP_ACTIVE = sql_literal(GroupStatus.ACTIVE)
+BACKING = sql_literal(GuaranteeStatus.ACTIVE)
+INSPECTION_OPEN = sql_literal(InspectionStatus.OPEN)
 
 
 @dataclass(frozen=True)
@@ -374,10 +385,10 @@ def write_groups(cursor, present, result: ImportResult) -> None:
     )
     (updated,) = cursor.fetchone()
     cursor.execute(
-        """
+        f"""
         INSERT INTO borrowers_jointgroup (name, reference, product_id, lead_id, status, formed_on,
                                           dissolved_reason, version)
-        SELECT g.name, g.group_ref, p.id, lead.id, 'active', g.formed_on, '', 1
+        SELECT g.name, g.group_ref, p.id, lead.id, {GROUP_ACTIVE}, g.formed_on, '', 1
         FROM imp_r_group g
         JOIN loans_loanproduct p ON p.code = g.product_code
         JOIN borrowers_borrower lead ON lead.reference = g.lead_ref
@@ -462,7 +473,7 @@ def write_loans(cursor, present, result: ImportResult, as_of: date) -> None:
         columns=columns,
         keys=["reference"],
         present=present["loans"],
-        insert_extra={"status": "'active'", "created_at": "now()", "version": "1"},
+        insert_extra={"status": LOAN_ACTIVE, "created_at": "now()", "version": "1"},
         update_extra={"version": "loans_loan.version + 1"},
         order_by="src.reference",
     )
@@ -489,22 +500,22 @@ def write_loans(cursor, present, result: ImportResult, as_of: date) -> None:
            WHERE h.loan_id = r.loan_id AND h.contacted_on IS NULL"""
     )
     cursor.execute(
-        """UPDATE postloan_inspection i SET assigned_to_id = r.to_id FROM imp_reassigned r
-           WHERE i.loan_id = r.loan_id AND i.status = 'open'"""
+        f"""UPDATE postloan_inspection i SET assigned_to_id = r.to_id FROM imp_reassigned r
+           WHERE i.loan_id = r.loan_id AND i.status = {INSPECTION_OPEN}"""
     )
 
 
 def write_guarantees(cursor, present, result: ImportResult) -> None:
     # A member's loan is guaranteed by every other current member of the group.
     cursor.execute(
-        """INSERT INTO borrowers_guarantee (loan_id, guarantor_id, kind, group_id, amount,
+        f"""INSERT INTO borrowers_guarantee (loan_id, guarantor_id, kind, group_id, amount,
                signed_on, status, status_note, created_at)
-           SELECT l.id, g.id, 'joint_group', l.group_id, NULL, l.disbursed_on, 'active', '', now()
+           SELECT l.id, g.id, 'joint_group', l.group_id, NULL, l.disbursed_on, {BACKING}, '', now()
            FROM imp_cross c JOIN imp_loan_ids l ON l.ref = c.loan_ref
            JOIN imp_guarantor_ids g ON g.party = c.party
            WHERE l.group_id IS NOT NULL
            ORDER BY l.id, g.id
-           ON CONFLICT (loan_id, guarantor_id) WHERE status = 'active' DO NOTHING"""
+           ON CONFLICT (loan_id, guarantor_id) WHERE status = {BACKING} DO NOTHING"""
     )
     result.derived[gettext_noop("joint-group guarantees created")] = cursor.rowcount
     source = """imp_r_guarantee r JOIN imp_guarantees s ON s.row_no = r.row_no
@@ -527,11 +538,11 @@ def write_guarantees(cursor, present, result: ImportResult) -> None:
         present=present["guarantees"],
         insert_extra={
             "kind": "'ordinary'",
-            "status": "'active'",
+            "status": BACKING,
             "status_note": "''",
             "created_at": "now()",
         },
-        conflict_where="status = 'active'",
+        conflict_where=f"status = {BACKING}",
         order_by="src.loan_id, src.guarantor_id",
     )
     tally(result, "guarantees", created, updated)
