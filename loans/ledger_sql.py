@@ -140,6 +140,9 @@ def positions_sql(
 # A payment pays exactly the parts of the schedule line that its own interval covers.
 # The arithmetic is in integer cents (exact, and several times faster than numeric over
 # millions of rows); amounts go back to yuan, exactly, as they are written.
+# The loans to allocate are the import's (portfolio/importing/ledger_writes.py): those of
+# imp_affected, whose schedule is the portal's or, for those of imp_replace, the new one in
+# imp_sched_ids. It leaves imp_dues, imp_paid, imp_paid_total and imp_alloc (in cents).
 ALLOCATE_SQL = [
     """CREATE TEMP TABLE imp_dues ON COMMIT DROP AS
        SELECT loan_id, seq, due_on, interest_due, principal_due, replaced, interest_c,

@@ -3,9 +3,10 @@
 The same rules as loans/ledger.py and postloan/risk/rules.py, written for the
 whole portfolio at once: per id-range chunk, one statement computes every loan's
 position as of the date (missed periods with the monthly ageing after maturity,
-balances, days past due), one applies the qualitative adjustments and the lapse rule,
-and a few write only what changed. Each chunk commits on its own, so a run killed
-half-way is completed by running it again: committed chunks find nothing left to change.
+balances, days past due: loans.ledger_sql.positions_sql), one applies the qualitative
+adjustments and the lapse rule, and a few write only what changed. Each chunk commits on
+its own, so a run killed half-way is completed by running it again: committed chunks find
+nothing left to change.
 """
 
 from __future__ import annotations
