@@ -19,14 +19,10 @@ from django.utils import timezone
 
 from borrowers.models import GuaranteeStatus
 from common.sqlvalues import sql_literal
+from loans.ledger_sql import fewer_payments_before, positions_sql
 from loans.models import CollateralStatus, LoanStatus
 from postloan.models import InspectionStatus, ProvisionRate, SnapshotRun, Structure
-from postloan.risk.nightly import (
-    ADJUSTMENTS_IN_FORCE_SQL,
-    fewer_payments_before,
-    final_positions_sql,
-    positions_sql,
-)
+from postloan.risk.nightly import ADJUSTMENTS_IN_FORCE_SQL, final_positions_sql
 from postloan.risk.rules_sql import NON_PERFORMING_SQL
 
 REFRESH_LOCK_KEY = 0xDA5B0A4D  # advisory lock: one refresh of the summaries at a time
