@@ -52,6 +52,7 @@ from postloan.models import (
 )
 from postloan.risk import factors
 from postloan.risk.rules import Tier
+from postloan.risk.services import adjustment_propose, flag_raise
 from postloan.transitions import (
     INSPECTION_TRANSITIONS,
     PLAN_APPROVAL,
@@ -404,8 +405,6 @@ def report_submit(*, report: InspectionReport, version: int, by) -> InspectionRe
                 authorised=True,  # the report's author, checked by _lock_for_edit
             )
             check.save(update_fields=["assessment"])
-    from postloan.risk.services import adjustment_propose, flag_raise
-
     for found in report.factors.all():
         found.flag = flag_raise(
             factor=found.factor,

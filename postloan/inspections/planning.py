@@ -31,7 +31,9 @@ from common.models import BusinessSettings
 from common.sqlvalues import sql_literal
 from loans.models import CollateralStatus, LoanStatus
 from postloan.models import (
+    MANUAL_VISIT,
     TIER_VALUES,
+    Inspection,
     InspectionPolicyRule,
     InspectionReason,
     InspectionStatus,
@@ -662,9 +664,7 @@ def schedule_for_loans(loan_ids, *, as_of: date | None = None) -> ScheduleResult
 
 def follow_reassignment(*, loan, to_officer) -> int:
     """A new managing officer takes over the loan's open inspections."""
-    from postloan.models import MANUAL_VISIT, Inspection
-
-    open_inspections = Inspection.objects.filter(loan=loan, status="open")
+    open_inspections = Inspection.objects.filter(loan=loan, status=InspectionStatus.OPEN)
     # An unplanned visit someone else started on a day the new officer has one open on this
     # loan too stays with whoever started it: one open unplanned visit per loan and officer
     # a day (a unique constraint).
