@@ -16,8 +16,6 @@ twice), "2026-01/12m" (once every 12 months, due at the period's end), "2026-11#
 from __future__ import annotations
 
 import calendar
-import hashlib
-import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -30,9 +28,9 @@ from common.calendar import working_day_calendar
 from common.models import BusinessSettings
 from common.sqlvalues import sql_literal
 from loans.models import CollateralStatus, LoanStatus
+from postloan.inspections import policy
 from postloan.models import (
     MANUAL_VISIT,
-    TIER_VALUES,
     Inspection,
     InspectionPolicyRule,
     InspectionReason,
@@ -397,45 +395,12 @@ def _work_tables(cursor) -> None:
 
 
 def _policy_keys(cursor) -> tuple[dict, str]:
-    """The active policy as a lookup: for every key a loan can have, its strictest rule.
-
-    A loan's key holds only what some rule asks about (a product no rule names is product
-    0, and so on), so the keys are few: the tiers times the products, methods, collateral
-    kinds and amount bands the rules name. Returns the parameters that compute a loan's key
-    and the policy's fingerprint (a rerun in the month under the same one re-plans only
-    the loans whose inputs changed).
-    """
-    fields = [
-        "id", "tier", "collateral_kind", "min_outstanding", "product_id", "repayment_method",
-        "frequency", "times_per_month", "every_months", "sample_percent", "kind",
-    ]  # fmt: skip
+    """The active policy as a lookup table (sched_best): for every key a loan can have, its
+    strictest rule (postloan/inspections/policy.py). Returns the parameters that compute a
+    loan's key in SQL and the policy's fingerprint."""
     rules = list(InspectionPolicyRule.objects.filter(is_active=True).order_by("id"))
-    fingerprint = hashlib.md5(
-        repr([[getattr(rule, name) for name in fields] for rule in rules]).encode()
-    ).hexdigest()
-    products = sorted({rule.product_id for rule in rules if rule.product_id})
-    methods = sorted({rule.repayment_method for rule in rules if rule.repayment_method})
-    kinds = sorted({rule.collateral_kind for rule in rules if rule.collateral_kind})
-    thresholds = sorted(
-        {rule.min_outstanding for rule in rules if rule.min_outstanding is not None}
-    )
-    # The strictest first (most inspections a month), the oldest rule on a tie.
-    rules.sort(key=lambda rule: (-rule.per_month, rule.id))
-    best = []
-    for tier, product, method, mask, band in itertools.product(
-        TIER_VALUES, [0, *products], ["", *methods], range(2 ** len(kinds)),
-        range(len(thresholds) + 1),
-    ):  # fmt: skip
-        for rule in rules:
-            if (
-                rule.tier in ("", tier)
-                and (not rule.collateral_kind or mask >> kinds.index(rule.collateral_kind) & 1)
-                and (rule.min_outstanding is None or band > thresholds.index(rule.min_outstanding))
-                and rule.product_id in (None, product)
-                and rule.repayment_method in ("", method)
-            ):
-                best.append((tier, product, method, mask, band, rule.id))
-                break
+    keys = policy.policy_keys(rules)
+    best = policy.strictest_rules(rules, keys)
     cursor.execute(
         "INSERT INTO sched_best "
         f"SELECT {', '.join('k.' + column for column in KEY)}, r.id, r.frequency, "
@@ -446,8 +411,13 @@ def _policy_keys(cursor) -> tuple[dict, str]:
         [list(column) for column in zip(*best, strict=True)] if best else [[]] * 6,
     )
     cursor.execute("ANALYZE sched_best")  # a few rows: joined by hash, not by sorting loans
-    params = {"products": products, "methods": methods, "kinds": kinds, "thresholds": thresholds}
-    return params, fingerprint
+    params = {
+        "products": keys.products,
+        "methods": keys.methods,
+        "kinds": keys.kinds,
+        "thresholds": keys.thresholds,
+    }
+    return params, policy.fingerprint(rules)
 
 
 def schedule_inspections(
