@@ -8,8 +8,8 @@ Each `validate_*` returns the normalised value or raises `ValidationError` whose
 the part that is wrong, so a form can point the user at it. The `*_validator` callables are the
 same checks in the shape Django field `validators=[...]` expects (they return None).
 
-The arithmetic (check characters, reading the birth date) is `python-stdnum`'s (`stdnum.cn.ric`,
-`stdnum.cn.uscc`); this module is the thin layer on top that stdnum does not give us:
+The check characters are `python-stdnum`'s (`stdnum.cn.ric`, `stdnum.cn.uscc`); this module is
+the thin layer on top that stdnum does not give us:
 
 * one translated error per part, checked left to right, so the user is pointed at the typo;
 * the region rule: a province-level prefix, including 81/82/83 of the residence permits for
@@ -19,7 +19,8 @@ The arithmetic (check characters, reading the birth date) is `python-stdnum`'s (
   1997 or 1999, and a number from a county created after its holder's birth (440308, Shenzhen
   Yantian since 1997, for someone born in 1990), although the code says where the number was
   issued, not where its holder was born;
-* the birth date's bounds (1900 to today), which stdnum does not check;
+* the birth date, read from the normalised number, and its bounds (1900 to today), which
+  stdnum does not check;
 * for credit codes, registration-authority and entity-type characters (positions 1 and 2)
   from the whole alphabet: stdnum's `uscc.validate` demands digits there, but GB 32100-2015
   and the codes assigned since use letters too (Y, N, A), and new kinds are added over time;
@@ -36,7 +37,6 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import ric, uscc
-from stdnum.exceptions import InvalidComponent
 
 # --- Resident ID number (居民身份证号码) ------------------------------------------------------
 
@@ -121,9 +121,13 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def _resident_id_birth_date_or_none(normalised: str) -> date | None:
+    """Characters 7 to 14 as a date, or None. Read here rather than by stdnum's
+    ric.get_birth_date, which first cleans the number again character by character: on an
+    import's 150,000 numbers that is a second and a half for nothing (the number is
+    normalised and its shape checked before this is asked)."""
     try:
-        return ric.get_birth_date(normalised)
-    except InvalidComponent:
+        return date(int(normalised[6:10]), int(normalised[10:12]), int(normalised[12:14]))
+    except ValueError:
         return None
 
 
@@ -186,7 +190,7 @@ def validate_resident_id(value: str, *, today: date | None = None) -> str:
 
 def resident_id_birth_date(value: str) -> date:
     """Birth date encoded in a resident ID number (validated first: never read from garbage)."""
-    return ric.get_birth_date(validate_resident_id(value))
+    return _resident_id_birth_date_or_none(validate_resident_id(value))
 
 
 def resident_id_gender(value: str) -> Gender:
