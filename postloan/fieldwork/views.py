@@ -30,6 +30,7 @@ from postloan.fieldwork.forms import (
     StepDoneForm,
 )
 from postloan.inspections import ledger as inspection_ledger
+from postloan.inspections.forms import LedgerFilterForm
 from postloan.models import CollectionPlan, InspectionKind
 
 PAGE_SIZE = 50
@@ -392,7 +393,7 @@ def step_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def ledger(request: HttpRequest) -> HttpResponse:
-    form = inspection_ledger.LedgerFilterForm(request.GET or None)
+    form = LedgerFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     rows = inspection_ledger.ledger(request.user, filters=filters)
     export = request.GET.get("export")

@@ -1,4 +1,5 @@
-"""Forms of the inspection pages: the managers' filter and an inspection policy rule."""
+"""Forms of the inspection pages: the managers' filter, the inspection ledger's filter and an
+inspection policy rule."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from django.contrib.auth.models import User
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from common.forms import plain_decimals
+from common.forms import date_field, plain_decimals
 from loans.forms import OfficerChoiceField, loan_officers
 from loans.models import Branch
-from postloan.models import TIER_CHOICES, InspectionKind, InspectionPolicyRule
+from postloan.models import TIER_CHOICES, InspectionKind, InspectionPolicyRule, InspectionStatus
 
 
 class InspectionFilterForm(forms.Form):
@@ -85,3 +86,43 @@ class PolicyRuleForm(forms.ModelForm):
                 if other != field:
                     data[other] = None
         return data
+
+
+class LedgerFilterForm(forms.Form):
+    start = date_field(gettext_lazy("due from"), required=False)
+    end = date_field(gettext_lazy("due to"), required=False)
+    officer = OfficerChoiceField(
+        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
+    )
+    branch = forms.ModelChoiceField(
+        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
+    )
+    kind = forms.ChoiceField(
+        label=gettext_lazy("kind"),
+        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
+        required=False,
+    )
+    tier = forms.ChoiceField(
+        label=gettext_lazy("tier"),
+        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
+        required=False,
+    )
+    status = forms.ChoiceField(
+        label=gettext_lazy("status"),
+        choices=[("", gettext_lazy("all")), *InspectionStatus.choices],
+        required=False,
+    )
+    timing = forms.ChoiceField(
+        label=gettext_lazy("on time"),
+        choices=[
+            ("", gettext_lazy("all")),
+            ("on_time", gettext_lazy("done on time")),
+            ("late", gettext_lazy("done late")),
+            ("overdue", gettext_lazy("overdue")),
+        ],
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["officer"].queryset = loan_officers()

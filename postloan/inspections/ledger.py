@@ -6,59 +6,13 @@ import csv
 import io
 from datetime import date
 
-from django import forms
-from django.contrib.auth.models import User
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from common.csvsafe import neutralise
-from common.forms import date_field
-from loans.forms import OfficerChoiceField, loan_officers
-from loans.models import Branch
 from postloan.inspections.selectors import inspections_visible_to
-from postloan.models import TIER_CHOICES, InspectionKind, InspectionStatus
-
-
-class LedgerFilterForm(forms.Form):
-    start = date_field(gettext_lazy("due from"), required=False)
-    end = date_field(gettext_lazy("due to"), required=False)
-    officer = OfficerChoiceField(
-        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
-    )
-    branch = forms.ModelChoiceField(
-        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
-    )
-    kind = forms.ChoiceField(
-        label=gettext_lazy("kind"),
-        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
-        required=False,
-    )
-    tier = forms.ChoiceField(
-        label=gettext_lazy("tier"),
-        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
-        required=False,
-    )
-    status = forms.ChoiceField(
-        label=gettext_lazy("status"),
-        choices=[("", gettext_lazy("all")), *InspectionStatus.choices],
-        required=False,
-    )
-    timing = forms.ChoiceField(
-        label=gettext_lazy("on time"),
-        choices=[
-            ("", gettext_lazy("all")),
-            ("on_time", gettext_lazy("done on time")),
-            ("late", gettext_lazy("done late")),
-            ("overdue", gettext_lazy("overdue")),
-        ],
-        required=False,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["officer"].queryset = loan_officers()
+from postloan.models import InspectionStatus
 
 
 def ledger(user, *, filters: dict | None = None, today: date | None = None):

@@ -7,21 +7,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from common.celery import enqueue_on_commit
 from common.roles import manages_risk, role_required, sees_whole_portfolio
 from common.services import add_service_errors
 from common.submissions import submitted_once
 from common.urltools import pk_url
-from postloan.inspections import selectors
+from postloan.inspections import selectors, services
 from postloan.inspections.forms import InspectionFilterForm, PolicyRuleForm
-from postloan.inspections.tasks import schedule_inspections
 from postloan.models import (
     EarlyWarning,
     InspectionKind,
@@ -146,10 +143,7 @@ def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = PolicyRuleForm(request.POST or None, instance=rule)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                saved = form.save()
-                # Re-plan the portfolio with the new policy once this change is committed.
-                enqueue_on_commit(schedule_inspections)
+            saved = services.policy_rule_save(form)
         except ValidationError as error:
             add_service_errors(form, error)
         else:
