@@ -1321,11 +1321,17 @@ def test_the_nightly_tasks_keep_the_last_month_end_and_refresh_on_a_real_worker(
         ).first(),
         timeout=60,
     )
-    snapshot.delay()  # the next night, the same month end: nothing new
-    refresh.delay()  # one worker process: it runs after the second snapshot
-    current = wait_for(
-        lambda: PortfolioSummary.objects.filter(period__isnull=True).first(), timeout=60
+    again = snapshot.delay()  # the next night, the same month end: nothing new
+    refreshed = refresh.delay()  # one worker process: it runs after the second snapshot
+    # Both have finished before the test reads and ends (its flush would otherwise meet the
+    # refresh's writes): the first snapshot's own refresh already left a summary.
+    wait_for(
+        lambda: all(
+            f"[{task.id}] succeeded" in celery_worker.output() for task in (again, refreshed)
+        ),
+        timeout=60,
     )
+    current = PortfolioSummary.objects.filter(period__isnull=True).first()
 
     assert run.loans == 1
     assert SnapshotRun.objects.count() == 1
