@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import override_settings
+from django.utils import translation
 
 from common.roles import Role
 from tests.utils import PASSWORD, frozen_on
@@ -59,6 +60,16 @@ def _clock(request):
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request the test client sends in another
+    (a language cookie, an Accept-Language header) leaves it active in the test's thread,
+    and the next test's messages would be Chinese (seen when a Chinese page's test ran
+    before the limit rule's)."""
+    yield
+    translation.deactivate()
 
 
 # --- Users by role ---------------------------------------------------------------------------
