@@ -15,7 +15,6 @@ from borrowers.models import (
     PartyKind,
 )
 from common.forms import ServiceModelForm, date_field, money_field, plain_decimals
-from loans.models import LoanProduct
 
 PERSON_FIELDS = [
     "id_number",
@@ -188,9 +187,8 @@ class AssessmentForm(forms.Form):
 
 class GroupForm(forms.Form):
     name = forms.CharField(label=_("group name"), max_length=120)
-    product = forms.ModelChoiceField(
-        label=_("product"), queryset=LoanProduct.objects.filter(allows_joint_group=True)
-    )
+    # The products a group may borrow under, given by the page (loans' selectors own them).
+    product = forms.ModelChoiceField(label=_("product"), queryset=None)
     members = forms.ModelMultipleChoiceField(
         label=_("members"),
         queryset=Borrower.objects.none(),
@@ -201,8 +199,9 @@ class GroupForm(forms.Form):
     )
     formed_on = date_field(_("formed on"), initial=timezone.localdate)
 
-    def __init__(self, *args, borrowers=None, **kwargs):
+    def __init__(self, *args, products, borrowers=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = products
         if borrowers is not None:
             self.fields["members"].queryset = borrowers
             self.fields["lead"].queryset = borrowers
@@ -228,7 +227,7 @@ class LimitCalculatorForm(forms.Form):
         ("ordinary", _("One borrower with guarantors")),
         ("joint_group", _("Joint-guarantee group")),
     ]
-    product = forms.ModelChoiceField(label=_("product"), queryset=LoanProduct.objects.none())
+    product = forms.ModelChoiceField(label=_("product"), queryset=None)
     structure = forms.ChoiceField(
         label=_("structure"), choices=STRUCTURES, widget=forms.RadioSelect, initial="ordinary"
     )
@@ -249,9 +248,9 @@ class LimitCalculatorForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
 
-    def __init__(self, *args, borrowers=None, **kwargs):
+    def __init__(self, *args, products, borrowers=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["product"].queryset = LoanProduct.objects.filter(is_active=True)
+        self.fields["product"].queryset = products
         if borrowers is not None:
             for name in ("borrower", "guarantors", "members"):
                 self.fields[name].queryset = borrowers

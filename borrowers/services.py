@@ -40,7 +40,6 @@ from common import idnumbers, texts
 from common.models import BusinessSettings
 from common.services import ConcurrentEditError
 from common.transitions import Change, Transitions, transition
-from loans.models import Loan
 
 # Fields of a borrower a form or an import may set.
 BORROWER_FIELDS = [
@@ -638,7 +637,7 @@ def group_member_leave(
         refused = beyond_reach(
             by,
             borrowers=[m.borrower for m in staying],
-            loans=Loan.objects.filter(guarantees__in=cross_guarantees).distinct(),
+            loans=[guarantee.loan for guarantee in cross_guarantees.select_related("loan")],
         )
         if refused:
             raise ValidationError(

@@ -29,7 +29,12 @@ from common.models import BusinessSettings
 from common.roles import keeps_records, role_required
 from common.services import add_service_errors
 from common.submissions import submitted_once
-from loans.selectors import loans_visible_to, with_balances
+from loans.selectors import (
+    active_products,
+    loans_visible_to,
+    products_for_groups,
+    with_balances,
+)
 
 PAGE_SIZE = 25
 
@@ -296,7 +301,9 @@ def group_list(request: HttpRequest) -> HttpResponse:
 def group_create(request: HttpRequest) -> HttpResponse:
     # Only borrowers the user may act on: forming a group binds every member.
     form = GroupForm(
-        request.POST or None, borrowers=selectors.borrowers_actionable_by(request.user)
+        request.POST or None,
+        products=products_for_groups(),
+        borrowers=selectors.borrowers_actionable_by(request.user),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -464,7 +471,7 @@ def group_member_leave(request: HttpRequest, pk: int, membership_pk: int) -> Htt
 @role_required(keeps_records, roles.is_supervisor)
 def limit_calculator(request: HttpRequest) -> HttpResponse:
     visible = selectors.borrowers_visible_to(request.user)
-    form = LimitCalculatorForm(request.GET or None, borrowers=visible)
+    form = LimitCalculatorForm(request.GET or None, products=active_products(), borrowers=visible)
     context = {"form": form, **_limit_result(form)}
     template = (
         "borrowers/partials/limit_result.html"

@@ -33,11 +33,22 @@ from loans.models import (
     Handover,
     Instalment,
     Loan,
+    LoanProduct,
     LoanStatus,
     OfficerAssignment,
     Repayment,
     Valuation,
 )
+
+
+def active_products():
+    """The products a loan may be booked under (the limit calculator's choice)."""
+    return LoanProduct.objects.filter(is_active=True)
+
+
+def products_for_groups():
+    """The products a joint-guarantee group may borrow under."""
+    return LoanProduct.objects.filter(allows_joint_group=True)
 
 
 def loans_visible_to(user):
