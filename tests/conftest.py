@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import override_settings
-from django.utils import translation
+from django.utils import timezone, translation
 
 from common.roles import Role
+from portfolio.generator import generate_portfolio
 from tests.utils import PASSWORD, frozen_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,13 @@ def _clock(request):
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def small_book(db):
+    """A generated book of 300 loans as of today (tests/loans/test_ledger_sql.py,
+    tests/postloan/risk/test_nightly.py)."""
+    return generate_portfolio(loans=300, as_of=timezone.localdate(), tag="small")
 
 
 @pytest.fixture(autouse=True)

@@ -10,50 +10,25 @@ from datetime import date, timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from loans import ledger, ledger_sql
 from loans import services as loan_services
 from loans.models import Allocation, Instalment, Loan, Repayment
 from portfolio.generator import generate_portfolio
-from postloan.models import LoanRiskState
 from postloan.risk.rules import DEFAULT_PROVISION_PERCENT, Tier, provision, quantitative_tier
 from tests.portfolio import test_import
-from tests.postloan.helpers import classify
+from tests.postloan.helpers import (
+    classify,
+)
+from tests.postloan.helpers import (
+    risk_states as _states,
+)
+from tests.postloan.helpers import (
+    today as _today,
+)
 
 # The import's fixture: the 100-loan book imported row by row, and as a first load.
 imported = test_import.imported
-
-STATE_FIELDS = (
-    "loan_id",
-    "tier",
-    "quantitative_tier",
-    "consecutive_missed",
-    "days_past_due",
-    "outstanding_principal",
-    "overdue_amount",
-    "provision",
-    "adjustment_id",
-)
-
-
-def _today() -> date:
-    return timezone.localdate()
-
-
-def _states(loan_ids=None, fields=STATE_FIELDS) -> dict[int, tuple]:
-    rows = LoanRiskState.objects.order_by("loan_id")
-    if loan_ids is not None:
-        rows = rows.filter(loan_id__in=loan_ids)
-    return {row[0]: row[1:] for row in rows.values_list(*fields)}
-
-
-@pytest.fixture
-def small_book(db):
-    today = _today()
-    generated = generate_portfolio(loans=300, as_of=today, tag="small")
-    return generated
-
 
 # --- The batch against the pure ledger, on a generated book --------------------------------------
 

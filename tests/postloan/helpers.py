@@ -6,12 +6,14 @@ import itertools
 from datetime import date
 from decimal import Decimal
 
+from django.utils import timezone
+
 from common.money import ZERO
 from loans import services as loan_services
 from loans.models import Instalment, Loan
 from loans.selectors import loan_position
 from postloan.models import LoanRiskState
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from postloan.risk.rules import quantitative_tier
 from tests.factories import book_loan, make_person
 
@@ -51,7 +53,7 @@ def pay_instalments(loan: Loan, count: int, paid_on: date):
 
 
 def classify(as_of: date, **kwargs):
-    return batch.classify_portfolio(as_of=as_of, **kwargs)
+    return risk_nightly.classify_portfolio(as_of=as_of, **kwargs)
 
 
 def risk(loan: Loan) -> LoanRiskState:
@@ -107,3 +109,30 @@ def planned(loan: Loan, *, statuses=("open",), kinds=None) -> list[tuple]:
     if kinds is not None:
         rows = rows.filter(kind__in=kinds)
     return sorted(rows.values_list("kind", "slot", "due_on"))
+
+
+# --- The risk state of a generated book -------------------------------------------------------
+
+STATE_FIELDS = (
+    "loan_id",
+    "tier",
+    "quantitative_tier",
+    "consecutive_missed",
+    "days_past_due",
+    "outstanding_principal",
+    "overdue_amount",
+    "provision",
+    "adjustment_id",
+)
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def risk_states(loan_ids=None, fields=STATE_FIELDS) -> dict[int, tuple]:
+    """Each loan's risk state as a tuple of `fields` (after the loan id), by loan id."""
+    rows = LoanRiskState.objects.order_by("loan_id")
+    if loan_ids is not None:
+        rows = rows.filter(loan_id__in=loan_ids)
+    return {row[0]: row[1:] for row in rows.values_list(*fields)}

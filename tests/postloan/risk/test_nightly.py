@@ -11,55 +11,30 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
-from django.utils import timezone
 
 from common.models import Notification
 from loans.models import Loan
 from portfolio.generator import generate_portfolio
 from postloan.models import ClassificationRun, LoanRiskState, Reclassification, RiskFlag
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from postloan.risk.rules import DEFAULT_PROVISION_PERCENT, provision
 from postloan.risk.services import provision_rates_update
 from tests.postloan.helpers import (
+    STATE_FIELDS,
     assert_state_is_the_ledger,
     book,
     classify,
     pay_instalments,
     risk,
 )
-
-STATE_FIELDS = (
-    "loan_id",
-    "tier",
-    "quantitative_tier",
-    "consecutive_missed",
-    "days_past_due",
-    "outstanding_principal",
-    "overdue_amount",
-    "provision",
-    "adjustment_id",
+from tests.postloan.helpers import (
+    risk_states as _states,
+)
+from tests.postloan.helpers import (
+    today as _today,
 )
 
-
-def _today() -> date:
-    return timezone.localdate()
-
-
-def _states(loan_ids=None, fields=STATE_FIELDS) -> dict[int, tuple]:
-    rows = LoanRiskState.objects.order_by("loan_id")
-    if loan_ids is not None:
-        rows = rows.filter(loan_id__in=loan_ids)
-    return {row[0]: row[1:] for row in rows.values_list(*fields)}
-
-
 # --- Idempotency ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def small_book(db):
-    today = _today()
-    generated = generate_portfolio(loans=300, as_of=today, tag="small")
-    return generated
 
 
 def _snapshot() -> dict:
@@ -101,7 +76,7 @@ def _crash_on_call(monkeypatch, number: int, error: BaseException, *, after_a_ch
     """Make the `number`-th chunk (or the first one after that, once a chunk has changed
     a tier) raise `error`; returns the `lo` of every chunk started."""
     calls, changed = [], []
-    real = batch._classify_chunk
+    real = risk_nightly._classify_chunk
 
     def crashing(*args, **kwargs):
         calls.append(kwargs["lo"])
@@ -111,7 +86,7 @@ def _crash_on_call(monkeypatch, number: int, error: BaseException, *, after_a_ch
         changed.append(result.changed)
         return result
 
-    monkeypatch.setattr(batch, "_classify_chunk", crashing)
+    monkeypatch.setattr(risk_nightly, "_classify_chunk", crashing)
     return calls
 
 
@@ -158,7 +133,7 @@ def test_a_killed_run_is_completed_by_running_it_again(monkeypatch):
     generated = generate_portfolio(loans=40, as_of=as_of, tag="killed")
     calls = _crash_on_call(monkeypatch, 3, Killed(), after_a_change=True)
     with pytest.raises(Killed):
-        batch.classify_portfolio(as_of=as_of, chunk_size=2)
+        risk_nightly.classify_portfolio(as_of=as_of, chunk_size=2)
     assert calls[-1] < generated.first_loan_id + 38  # half-way, not at the end
     run = ClassificationRun.objects.get(as_of=as_of)
     assert (run.status, run.attempts) == ("running", 1)  # nobody was left to record it
@@ -169,7 +144,7 @@ def test_a_killed_run_is_completed_by_running_it_again(monkeypatch):
     assert not RiskFlag.objects.exists()  # the flags come after the last chunk
     # when it runs again
     monkeypatch.undo()
-    run = batch.classify_portfolio(as_of=as_of, chunk_size=2)
+    run = risk_nightly.classify_portfolio(as_of=as_of, chunk_size=2)
     # then it completes; the second attempt counts only what the first left undone
     assert (run.status, run.attempts) == ("completed", 2)
     assert run.changed == Reclassification.objects.filter(run=run).count() - committed
@@ -180,7 +155,7 @@ def test_a_killed_run_is_completed_by_running_it_again(monkeypatch):
     recovered = _outcome()
     # and the book ends exactly as a clean single run leaves it
     _forget_every_classification()
-    clean_run = batch.classify_portfolio(as_of=as_of)
+    clean_run = risk_nightly.classify_portfolio(as_of=as_of)
     assert clean_run.changed == changed
     assert _outcome() == recovered
     assert Reclassification.objects.filter(loan_id__gte=generated.first_loan_id).exists()
@@ -191,13 +166,13 @@ def test_a_failed_run_is_recorded_and_completed_on_retry(monkeypatch, small_book
     today = _today()
     _crash_on_call(monkeypatch, 2, RuntimeError("disk full"))
     with pytest.raises(RuntimeError):
-        batch.classify_portfolio(as_of=today, chunk_size=50)
+        risk_nightly.classify_portfolio(as_of=today, chunk_size=50)
     run = ClassificationRun.objects.get(as_of=today)
     assert run.status == "failed"
     assert "disk full" in run.errors
     assert run.finished_at is not None
     monkeypatch.undo()
-    run = batch.classify_portfolio(as_of=today, chunk_size=50)
+    run = risk_nightly.classify_portfolio(as_of=today, chunk_size=50)
     assert (run.status, run.attempts, run.errors) == ("completed", 2, "")
     generated_ids = range(small_book.first_loan_id, small_book.first_loan_id + 300)
     for loan_id in generated_ids[:: 300 // 12]:
@@ -210,13 +185,13 @@ def test_only_one_run_at_a_time():
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [batch.LOCK_KEY])
-        with pytest.raises(batch.RunInProgress):
-            batch.classify_portfolio(as_of=_today())
+            cursor.execute("SELECT pg_advisory_lock(%s)", [risk_nightly.LOCK_KEY])
+        with pytest.raises(risk_nightly.RunInProgress):
+            risk_nightly.classify_portfolio(as_of=_today())
         assert not ClassificationRun.objects.exists()
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [batch.LOCK_KEY])
-        assert batch.classify_portfolio(as_of=_today()).status == "completed"
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [risk_nightly.LOCK_KEY])
+        assert risk_nightly.classify_portfolio(as_of=_today()).status == "completed"
     finally:
         other.close()
 
