@@ -14,7 +14,9 @@ from loans.models import Branch
 from postloan.models import TIER_CHOICES, InspectionKind, InspectionPolicyRule, InspectionStatus
 
 
-class InspectionFilterForm(forms.Form):
+class _InspectionFilters(forms.Form):
+    """The filters the inspection list and the ledger share: officer, branch, kind, tier."""
+
     officer = OfficerChoiceField(
         label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
     )
@@ -31,6 +33,13 @@ class InspectionFilterForm(forms.Form):
         choices=[("", gettext_lazy("all")), *TIER_CHOICES],
         required=False,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["officer"].queryset = loan_officers()
+
+
+class InspectionFilterForm(_InspectionFilters):
     overdue = forms.ChoiceField(
         label=gettext_lazy("overdue"),
         choices=[
@@ -40,10 +49,6 @@ class InspectionFilterForm(forms.Form):
         ],
         required=False,
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["officer"].queryset = loan_officers()
 
 
 class PolicyRuleForm(forms.ModelForm):
@@ -88,25 +93,10 @@ class PolicyRuleForm(forms.ModelForm):
         return data
 
 
-class LedgerFilterForm(forms.Form):
+class LedgerFilterForm(_InspectionFilters):
+    field_order = ["start", "end", "officer", "branch", "kind", "tier", "status", "timing"]
     start = date_field(gettext_lazy("due from"), required=False)
     end = date_field(gettext_lazy("due to"), required=False)
-    officer = OfficerChoiceField(
-        label=gettext_lazy("officer"), queryset=User.objects.none(), required=False
-    )
-    branch = forms.ModelChoiceField(
-        label=gettext_lazy("branch"), queryset=Branch.objects.all(), required=False
-    )
-    kind = forms.ChoiceField(
-        label=gettext_lazy("kind"),
-        choices=[("", gettext_lazy("all")), *InspectionKind.choices],
-        required=False,
-    )
-    tier = forms.ChoiceField(
-        label=gettext_lazy("tier"),
-        choices=[("", gettext_lazy("all")), *TIER_CHOICES],
-        required=False,
-    )
     status = forms.ChoiceField(
         label=gettext_lazy("status"),
         choices=[("", gettext_lazy("all")), *InspectionStatus.choices],
@@ -122,7 +112,3 @@ class LedgerFilterForm(forms.Form):
         ],
         required=False,
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["officer"].queryset = loan_officers()
