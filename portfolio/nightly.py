@@ -42,7 +42,7 @@ from postloan.fieldwork.services import detect_early_warnings
 from postloan.inspections.planning import schedule_inspections
 from postloan.models import NightRun, NightStep, NightStepName
 from postloan.reporting.snapshots import previous_month_end, refresh_dashboard, snapshot_portfolio
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ FINISHED = (NightStep.Status.COMPLETED, NightStep.Status.FAILED, NightStep.Statu
 # Failures worth another attempt (by the watchdog, after NIGHT_STALE_SECONDS): the database
 # went away or timed out, or another classification held the lock. Anything else is a fault
 # that another attempt would meet again: the step fails at once.
-RETRYABLE = (OperationalError, batch.RunInProgress)
+RETRYABLE = (OperationalError, risk_nightly.RunInProgress)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _snapshot(as_of: date) -> dict:
 
 def _classify(as_of: date) -> dict:
     # Waits for a classification someone started by hand rather than failing the night.
-    run = batch.classify_portfolio(as_of=as_of, trigger="night", wait=True)
+    run = risk_nightly.classify_portfolio(as_of=as_of, trigger="night", wait=True)
     return {"seen": run.loans_seen, "changed": run.changed, "updated_state": run.updated_state}
 
 
@@ -174,7 +174,7 @@ def run_next_step(*, worker: str = "") -> NightStep | None:
     logger.info("night %s: step %s started (attempt %d)", as_of, step.name, step.attempts)
     try:
         with _heartbeat(step):
-            batch.batch_session()
+            risk_nightly.batch_session()
             outcome = STEPS_BY_NAME[step.name].run(as_of)
     except RETRYABLE as error:
         if step.attempts >= settings.NIGHT_MAX_ATTEMPTS:

@@ -19,7 +19,7 @@ from postloan.models import (
     TierAdjustment,
 )
 from postloan.reporting.snapshots import previous_month_end, refresh_dashboard, snapshot_portfolio
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from postloan.risk import services
 
 
@@ -108,7 +108,7 @@ def _history() -> str:
     # statistics the planner took the snapshots' positions for a few rows and chose nested
     # loops over the whole ledger (a demo set-up held for minutes on one statement).
     with connection.cursor() as cursor:
-        cursor.execute(batch.ANALYZE_LEDGER_SQL)
+        cursor.execute(risk_nightly.ANALYZE_LEDGER_SQL)
     month_end = previous_month_end(timezone.localdate())
     ends = []
     for _ in range(6):
@@ -125,7 +125,7 @@ def load(steps) -> None:
         steps.write(f"{steps.indent}Classification, inspections, dashboard: already loaded")
         return
     with steps.step("Classification") as step:
-        run = batch.classify_portfolio(trigger="demo")
+        run = risk_nightly.classify_portfolio(trigger="demo")
         adjusted = 0 if TierAdjustment.objects.exists() else _adjustments()
         step.summary = f"{run.loans_seen} loans, {run.changed} tier changes, {adjusted} proposals"
     with steps.step("Inspection plan and field work") as step:

@@ -29,7 +29,7 @@ from postloan.models import (
     PortfolioSummary,
     SnapshotRun,
 )
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from tests.conftest import WorkerProcess
 from tests.postloan.helpers import book, risk
 from tests.utils import wait_for
@@ -212,11 +212,11 @@ def test_a_step_interrupted_by_a_passing_fault_is_resumed_not_failed(
 ):
     # given another classification holding the lock longer than the night waits for it
     loan = _loan(officer, product, branch)
-    monkeypatch.setattr(batch, "LOCK_WAIT", "1s")
+    monkeypatch.setattr(risk_nightly, "LOCK_WAIT", "1s")
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [batch.LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [risk_nightly.LOCK_KEY])
         nightly.night_start(as_of=NIGHT, trigger="beat")
         out = StringIO()
         call_command("run_night", "--as-of", NIGHT.isoformat(), stdout=out)

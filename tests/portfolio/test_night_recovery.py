@@ -27,7 +27,7 @@ from postloan.models import (
     Reclassification,
     RiskFlag,
 )
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from tests.conftest import WorkerProcess
 from tests.postloan.helpers import assert_state_is_the_ledger, book
 from tests.utils import wait_for
@@ -201,7 +201,7 @@ def test_a_worker_killed_mid_classification_is_replaced_within_minutes(
     orphan = wait_for(lambda: _waiting_on(_backend_pid(blocker)), timeout=60)
     assert _step("classify_portfolio").status == "running"
     assert Reclassification.objects.count() == 10  # two chunks committed, mid-way
-    assert batch.lock_is_held(batch.LOCK_KEY)
+    assert risk_nightly.lock_is_held(risk_nightly.LOCK_KEY)
     wait_for(lambda: _beating("classify_portfolio"), timeout=10)
 
     # when the worker, its pool child and all, is killed
@@ -211,7 +211,7 @@ def test_a_worker_killed_mid_classification_is_replaced_within_minutes(
     # then its lock is released with its idle connection at once, its working connection's
     # backend gives up within seconds although it is waiting on a lock, and the row is
     # released only then: the killed attempt commits nothing more
-    wait_for(lambda: not batch.lock_is_held(batch.LOCK_KEY), timeout=5)
+    wait_for(lambda: not risk_nightly.lock_is_held(risk_nightly.LOCK_KEY), timeout=5)
     wait_for(lambda: not _backend_alive(orphan), timeout=30)
     blocker.rollback()
     assert Reclassification.objects.count() == 10

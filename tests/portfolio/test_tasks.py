@@ -16,7 +16,7 @@ from config.celery import app
 from portfolio import nightly
 from postloan import tasks
 from postloan.models import ClassificationRun
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 from tests.postloan.helpers import book, classify, risk
 from tests.utils import wait_for
 
@@ -114,7 +114,7 @@ def test_the_command_refuses_while_another_run_holds_the_lock():
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [batch.LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [risk_nightly.LOCK_KEY])
         with pytest.raises(CommandError, match="in progress"):
             call_command("classify_portfolio", "--as-of", "2026-03-16", stdout=StringIO())
     finally:

@@ -3,7 +3,7 @@ from datetime import date
 from django.core.management.base import CommandError
 
 from common.management.base import AuditedCommand
-from postloan.risk import nightly as batch
+from postloan.risk import nightly as risk_nightly
 
 
 class Command(AuditedCommand):
@@ -18,10 +18,10 @@ class Command(AuditedCommand):
         )
 
     def handle(self, *args, **options):
-        batch.batch_session()
+        risk_nightly.batch_session()
         try:
-            run = batch.classify_portfolio(as_of=options["as_of"], trigger="command")
-        except batch.RunInProgress as busy:
+            run = risk_nightly.classify_portfolio(as_of=options["as_of"], trigger="command")
+        except risk_nightly.RunInProgress as busy:
             raise CommandError(str(busy)) from busy
         seconds = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
