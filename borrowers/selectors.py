@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
-
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, Sum
+from django.db.models import Q
 from django.http import Http404
 
 from borrowers.limits import Person
+from borrowers.loanbook import loan_book
 from borrowers.models import (
     Borrower,
     BorrowerFactChange,
@@ -20,9 +18,6 @@ from borrowers.models import (
     PartyKind,
 )
 from common import roles
-from common.money import ZERO
-from loans.models import Instalment, Loan, LoanStatus
-from loans.selectors import loans_actionable_by, loans_visible_to
 
 
 def borrowers_visible_to(user):
@@ -31,7 +26,7 @@ def borrowers_visible_to(user):
     if roles.sees_whole_portfolio(user):
         return Borrower.objects.all()
     if roles.is_loan_officer(user):
-        book = loans_visible_to(user).values("borrower_id")
+        book = loan_book().loans_visible_to(user).values("borrower_id")
         return Borrower.objects.filter(Q(pk__in=book) | Q(created_by=user))
     return Borrower.objects.none()
 
@@ -47,8 +42,8 @@ def borrowers_actionable_by(user):
     if roles.is_admin(user) or roles.is_risk_manager(user):
         return Borrower.objects.all()
     if roles.is_loan_officer(user):
-        managed = Loan.objects.filter(managing_officer=user).values("borrower_id")
-        managed_by_others = Loan.objects.exclude(managing_officer=user).values("borrower_id")
+        managed = loan_book().loans_actionable_by(user).values("borrower_id")
+        managed_by_others = loan_book().loans_managed_by_others(user).values("borrower_id")
         return Borrower.objects.filter(
             Q(pk__in=managed) | (Q(created_by=user) & ~Q(pk__in=managed_by_others))
         )
@@ -65,7 +60,7 @@ def guarantors_actionable_by(user):
         return Guarantor.objects.all()
     if roles.is_loan_officer(user):
         return Guarantor.objects.filter(
-            Q(guarantees__loan__in=loans_actionable_by(user))
+            Q(guarantees__loan__in=loan_book().loans_actionable_by(user))
             | Q(borrower__in=borrowers_actionable_by(user))
             | Q(created_by=user)
         ).distinct()
@@ -83,7 +78,7 @@ def beyond_reach(user, *, borrowers=(), loans=(), guarantors=()) -> list[str]:
     refused = []
     for queryset, objects, name in (
         (borrowers_actionable_by(user), borrowers, lambda b: b.name),
-        (loans_actionable_by(user), loans, lambda loan: loan.reference),
+        (loan_book().loans_actionable_by(user), loans, lambda loan: loan.reference),
         (guarantors_actionable_by(user), guarantors, lambda g: g.name),
     ):
         objects = list(dict.fromkeys(objects))
@@ -112,7 +107,7 @@ def guarantors_visible_to(user):
     if roles.sees_whole_portfolio(user):
         return Guarantor.objects.all()
     if roles.is_loan_officer(user):
-        book = loans_visible_to(user)
+        book = loan_book().loans_visible_to(user)
         return Guarantor.objects.filter(
             Q(guarantees__loan__in=book)
             | Q(created_by=user)
@@ -144,23 +139,11 @@ def get_group_for_user(user, pk: int) -> JointGroup:
         raise Http404 from missing
 
 
-def outstanding_by_borrower(borrower_ids) -> dict[int, Decimal]:
-    """Principal still owed on each borrower's active loans (one query)."""
-    rows = (
-        Instalment.objects.filter(
-            loan__borrower_id__in=borrower_ids, loan__status=LoanStatus.ACTIVE
-        )
-        .values("loan__borrower_id")
-        .annotate(total=Sum(F("principal_due") - F("principal_paid")))
-    )
-    return defaultdict(lambda: ZERO, {r["loan__borrower_id"]: r["total"] for r in rows})
-
-
 def people_for_limits(borrowers, *, group: JointGroup | None = None) -> list[Person]:
     """The limit rule's view of these borrowers: what they owe, whether they may join."""
     borrowers = list(borrowers)
     ids = [b.pk for b in borrowers]
-    owed = outstanding_by_borrower(ids)
+    owed = loan_book().outstanding_by_borrower(ids)
     in_group = set(
         GroupMembership.objects.filter(borrower_id__in=ids, left_on__isnull=True)
         .exclude(group=group)

@@ -23,18 +23,13 @@ from borrowers.forms import (
     LimitCalculatorForm,
     MaintenanceForm,
 )
+from borrowers.loanbook import loan_book
 from borrowers.models import Borrower, GroupMembership, GuaranteeStatus
 from common import roles
 from common.models import BusinessSettings
 from common.roles import keeps_records, role_required
 from common.services import add_service_errors
 from common.submissions import submitted_once
-from loans.selectors import (
-    active_products,
-    loans_visible_to,
-    products_for_groups,
-    with_balances,
-)
 
 PAGE_SIZE = 25
 
@@ -77,13 +72,16 @@ def borrower_create(request: HttpRequest) -> HttpResponse:
 
 def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
     borrower = selectors.get_borrower_for_user(request.user, pk)
-    loans = with_balances(
-        loans_visible_to(request.user).filter(borrower=borrower).select_related("product")
+    loans = loan_book().with_balances(
+        loan_book()
+        .loans_visible_to(request.user)
+        .filter(borrower=borrower)
+        .select_related("product")
     )
     guarantor = getattr(borrower, "guarantor", None)  # None unless they also guarantee
     # Only guarantees of loans the user may see: the other loans' borrowers are not theirs.
     guarantees_given = (
-        guarantor.guarantees.filter(loan__in=loans_visible_to(request.user))
+        guarantor.guarantees.filter(loan__in=loan_book().loans_visible_to(request.user))
         .select_related("loan", "loan__borrower")
         .order_by("status", "-id")
         if guarantor
@@ -190,7 +188,7 @@ def guarantor_create(request: HttpRequest) -> HttpResponse:
 
 def guarantor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     guarantor = selectors.get_guarantor_for_user(request.user, pk)
-    visible_loans = loans_visible_to(request.user)
+    visible_loans = loan_book().loans_visible_to(request.user)
     guarantees = (
         guarantor.guarantees.filter(loan__in=visible_loans)
         .select_related("loan", "loan__borrower", "group")
@@ -302,7 +300,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
     # Only borrowers the user may act on: forming a group binds every member.
     form = GroupForm(
         request.POST or None,
-        products=products_for_groups(),
+        products=loan_book().products_for_groups(),
         borrowers=selectors.borrowers_actionable_by(request.user),
     )
     if request.method == "POST" and form.is_valid():
@@ -359,8 +357,8 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     memberships = list(group.memberships.select_related("borrower").order_by("joined_on", "id"))
     group._prefetched_objects_cache = {"memberships": memberships}
     current, scenarios = _group_limits(group) if group.is_active else (None, [])
-    loans = with_balances(
-        loans_visible_to(request.user).filter(group=group).select_related("borrower")
+    loans = loan_book().with_balances(
+        loan_book().loans_visible_to(request.user).filter(group=group).select_related("borrower")
     )
     records = keeps_records(request.user) and group.is_active
     reachable = set(
@@ -471,7 +469,9 @@ def group_member_leave(request: HttpRequest, pk: int, membership_pk: int) -> Htt
 @role_required(keeps_records, roles.is_supervisor)
 def limit_calculator(request: HttpRequest) -> HttpResponse:
     visible = selectors.borrowers_visible_to(request.user)
-    form = LimitCalculatorForm(request.GET or None, products=active_products(), borrowers=visible)
+    form = LimitCalculatorForm(
+        request.GET or None, products=loan_book().active_products(), borrowers=visible
+    )
     context = {"form": form, **_limit_result(form)}
     template = (
         "borrowers/partials/limit_result.html"

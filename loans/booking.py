@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,31 +25,19 @@ from borrowers.services import active_group_of, cross_guarantees_for_loan, guara
 from common import texts
 from common.calendar import add_working_days
 from common.models import BusinessSettings
-from common.money import ZERO
 from common.roles import is_loan_officer
 from loans.models import (
     Handover,
     Instalment,
     Loan,
     LoanProduct,
-    LoanStatus,
     OfficerAssignment,
     ScheduleSource,
 )
 from loans.replanning import replan
 from loans.schedule import ScheduledInstalment, generate_schedule
+from loans.selectors import outstanding_by_borrower
 from loans.terms import default_first_due_on, validate_explicit_schedule, validate_loan_terms
-
-
-def outstanding_principal_of(borrower: Borrower, *, exclude_loan=None) -> Decimal:
-    """Principal still owed on the borrower's active loans."""
-    loans = Loan.objects.filter(borrower=borrower, status=LoanStatus.ACTIVE)
-    if exclude_loan is not None:
-        loans = loans.exclude(pk=exclude_loan.pk)
-    totals = Instalment.objects.filter(loan__in=loans).aggregate(
-        due=Sum("principal_due"), paid=Sum("principal_paid")
-    )
-    return (totals["due"] or ZERO) - (totals["paid"] or ZERO)
 
 
 @dataclass(frozen=True)
@@ -191,7 +178,7 @@ def _check_borrower(b: _Booking, errors: dict[str, list]) -> JointGroup | None:
         problem = principal_over_limit(
             name=b.borrower.name,
             limit=b.product.per_person_limit,
-            owed=outstanding_principal_of(b.borrower),
+            owed=outstanding_by_borrower([b.borrower.pk])[b.borrower.pk],
             principal=b.principal,
         )
         if problem:

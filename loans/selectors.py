@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -71,6 +72,24 @@ def loans_actionable_by(user):
     if roles.is_loan_officer(user):
         return Loan.objects.filter(managing_officer=user)
     return Loan.objects.none()
+
+
+def loans_managed_by_others(user):
+    """Loans another officer (or nobody) manages: their borrowers are not the user's to change."""
+    return Loan.objects.exclude(managing_officer=user)
+
+
+def outstanding_by_borrower(borrower_ids) -> dict[int, Decimal]:
+    """Principal still owed on each borrower's active loans (one query): what the limit
+    rule (borrowers/limits.py) counts against a borrower."""
+    rows = (
+        Instalment.objects.filter(
+            loan__borrower_id__in=borrower_ids, loan__status=LoanStatus.ACTIVE
+        )
+        .values("loan__borrower_id")
+        .annotate(total=Sum(F("principal_due") - F("principal_paid")))
+    )
+    return defaultdict(lambda: ZERO, {r["loan__borrower_id"]: r["total"] for r in rows})
 
 
 def get_loan_for_user(user, pk: int, *, act: bool = False) -> Loan:
