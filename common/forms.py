@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from common.money import NotPlainDecimal, parse_plain_decimal
@@ -90,3 +91,16 @@ def money_field(label, **kwargs) -> PlainDecimalField:
     kwargs.setdefault("max_digits", 14)
     kwargs.setdefault("decimal_places", 2)
     return PlainDecimalField(label=label, **kwargs)
+
+
+class DecisionForm(forms.Form):
+    """An approver's decision on anything that needs a second signature: the button pressed
+    (`decision`: approve or reject) and an optional comment."""
+
+    comment = forms.CharField(
+        label=_("comment"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    @property
+    def approves(self) -> bool:
+        return self.data.get("decision") == "approve"

@@ -364,12 +364,6 @@ class PlanForm(forms.Form):
         ]
 
 
-class DecisionForm(forms.Form):
-    comment = forms.CharField(
-        label=_("comment"), required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
 class StepDoneForm(forms.Form):
     done_on = date_field(_("done on"), initial=timezone.localdate)
     note = forms.CharField(label=_("note"), max_length=255, required=False)

@@ -92,13 +92,12 @@ def report_record(report: InspectionReport) -> dict:
     }
 
 
-def plan_for(user, pk: int) -> CollectionPlan:
-    """The plan if the user may see its loan; 404 otherwise."""
-    plan = (
-        CollectionPlan.objects.select_related("loan", "loan__borrower", "author", "decided_by")
-        .filter(pk=pk, loan__in=loans_visible_to(user))
-        .first()
-    )
+def plan_for(user, pk: int, *, with_steps: bool = False) -> CollectionPlan:
+    """The plan if the user may see its loan (its steps read too, for its page); 404 otherwise."""
+    plans = CollectionPlan.objects.select_related("loan", "loan__borrower", "author", "decided_by")
+    if with_steps:
+        plans = plans.prefetch_related("steps")
+    plan = plans.filter(pk=pk, loan__in=loans_visible_to(user)).first()
     if plan is None:
         raise Http404
     return plan

@@ -4,6 +4,8 @@ Each parses the request, calls one selector (postloan/fieldwork/selectors.py) or
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -13,18 +15,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from common.decisions import decide_from_request
+from common.forms import DecisionForm
 from common.roles import is_supervisor, keeps_records, manages_risk, role_required
 from common.services import add_service_errors
 from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user
-from postloan.fieldwork import selectors, uploads
-from postloan.fieldwork import services as visits
+from postloan.fieldwork import selectors, services, uploads
 from postloan.fieldwork.forms import (
     AddendumForm,
     AttachmentForm,
     ClosureForm,
     ContactAttemptForm,
-    DecisionForm,
     PlanForm,
     ReportForm,
     StepDoneForm,
@@ -42,7 +44,7 @@ def report_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Start (or resume) the report of an inspection on the agenda."""
     inspection = selectors.inspection_for(request.user, pk)
     try:
-        report = visits.report_start(inspection=inspection, by=request.user)
+        report = services.report_start(inspection=inspection, by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("postloan:agenda")
@@ -55,7 +57,7 @@ def report_open(request: HttpRequest, pk: int) -> HttpResponse:
 def visit_ad_hoc(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_loan_for_user(request.user, pk, act=True)
     try:
-        report = visits.report_start_ad_hoc(loan=loan, by=request.user)
+        report = services.report_start_ad_hoc(loan=loan, by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(loan)
@@ -117,7 +119,7 @@ def _report_post(request, report, form, attempt_form, upload_problems) -> HttpRe
     saved = None
     try:
         # First the draft, with the attempt and the file: a submission refused below keeps it.
-        saved = visits.report_save_draft(
+        saved = services.report_save_draft(
             report=report,
             version=form.cleaned_data["version"],
             data=form.to_input(),
@@ -126,7 +128,7 @@ def _report_post(request, report, form, attempt_form, upload_problems) -> HttpRe
             upload=upload,
         )
         if action == "submit":
-            saved = visits.report_submit(report=saved, version=saved.version, by=request.user)
+            saved = services.report_submit(report=saved, version=saved.version, by=request.user)
     except ValidationError as error:
         _show_report_errors(form, attempt_form, upload_problems, error)
         if saved is not None:
@@ -163,7 +165,7 @@ def _show_report_errors(form, attempt_form, upload_problems, error: ValidationEr
         add_service_errors(form, error)
         return
     rest = {}
-    prefix = f"{visits.ATTEMPT_PREFIX}-"
+    prefix = f"{services.ATTEMPT_PREFIX}-"
     for name, errors in error.error_dict.items():
         if name.startswith(prefix) and attempt_form is not None:
             field = name.removeprefix(prefix)
@@ -201,7 +203,7 @@ def _detail_context(request, report, addendum_form=None) -> dict:
     return {
         "report": report,
         "loan": report.loan,
-        "checklist": visits.checklist_rows(record.pop("answers")),
+        "checklist": services.checklist_rows(record.pop("answers")),
         **record,
         "addendum_form": addendum_form or AddendumForm(),
         "can_amend": can_amend,
@@ -221,7 +223,9 @@ def attachment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     results = []  # (ok, message)
     if form.is_valid():
         try:
-            visits.attachment_add(report=report, upload=form.cleaned_data["file"], by=request.user)
+            services.attachment_add(
+                report=report, upload=form.cleaned_data["file"], by=request.user
+            )
         except ValidationError as error:
             results += [(False, message) for message in error.messages]
         else:
@@ -273,7 +277,7 @@ def addendum_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = AddendumForm(request.POST)
     if form.is_valid():
         try:
-            visits.report_add_addendum(
+            services.report_add_addendum(
                 report=report, text=form.cleaned_data["text"], by=request.user
             )
         except ValidationError as error:
@@ -301,7 +305,7 @@ def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = PlanForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            plan = visits.plan_propose(
+            plan = services.plan_propose(
                 loan=loan,
                 kind=form.cleaned_data["kind"],
                 summary=form.cleaned_data["summary"],
@@ -332,13 +336,13 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 
 def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = selectors.plan_for(request.user, pk)
+    plan = selectors.plan_for(request.user, pk, with_steps=True)
     return render(
         request,
         "postloan/plan_detail.html",
         {
             "plan": plan,
-            "steps": list(plan.steps.all()),
+            "steps": plan.steps.all(),
             "decision_form": DecisionForm(),
             "step_form": StepDoneForm(),
             "can_decide": is_supervisor(request.user)
@@ -356,21 +360,12 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @submitted_once
 def plan_decide(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_for(request.user, pk)
-    form = DecisionForm(request.POST)
-    form.is_valid()
-    approve = request.POST.get("decision") == "approve"
-    try:
-        visits.plan_decide(
-            plan=plan,
-            approve=approve,
-            comment=form.cleaned_data.get("comment", ""),
-            by=request.user,
-        )
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, _("Plan approved.") if approve else _("Plan rejected."))
+    decide_from_request(
+        request,
+        functools.partial(services.plan_decide, plan=plan),
+        approved=_("Plan approved."),
+        rejected=_("Plan rejected."),
+    )
     return redirect("postloan:plan_detail", pk=plan.pk)
 
 
@@ -381,7 +376,7 @@ def step_done(request: HttpRequest, pk: int) -> HttpResponse:
     form = StepDoneForm(request.POST)
     if form.is_valid():
         try:
-            visits.plan_step_done(step=step, by=request.user, **form.cleaned_data)
+            services.plan_step_done(step=step, by=request.user, **form.cleaned_data)
         except (ValidationError, PermissionDenied) as error:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
         else:
@@ -429,7 +424,7 @@ def closure_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = ClosureForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            visits.closure_evaluate(loan=loan, by=request.user, **form.cleaned_data)
+            services.closure_evaluate(loan=loan, by=request.user, **form.cleaned_data)
         except ValidationError as error:
             add_service_errors(form, error)
         else:

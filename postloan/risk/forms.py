@@ -33,12 +33,6 @@ class ProposalForm(forms.Form):
     )
 
 
-class DecisionForm(forms.Form):
-    comment = forms.CharField(
-        label=_("comment"), widget=forms.Textarea(attrs={"rows": 2}), required=False
-    )
-
-
 class FlagForm(forms.Form):
     factor = forms.TypedChoiceField(label=_("risk factor"), choices=factors.CHOICES, coerce=int)
     evidence = forms.CharField(label=_("evidence"), widget=forms.Textarea(attrs={"rows": 3}))

@@ -4,6 +4,8 @@ selector or service (postloan/risk/selectors.py, services.py) and renders."""
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -13,6 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from borrowers.selectors import get_borrower_for_user, get_guarantor_for_user
+from common.decisions import decide_from_request
+from common.forms import DecisionForm
 from common.roles import is_risk_manager, keeps_records, manages_risk, role_required
 from common.services import add_service_errors
 from common.submissions import submitted_once
@@ -20,7 +24,6 @@ from loans.selectors import get_loan_for_user
 from postloan.models import ProvisionRate, TierAdjustment
 from postloan.risk import selectors, services
 from postloan.risk.forms import (
-    DecisionForm,
     FlagForm,
     ProposalForm,
     ProvisionRatesForm,
@@ -109,25 +112,13 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
 @submitted_once
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     adjustment = get_object_or_404(TierAdjustment, pk=pk)
-    form = DecisionForm(request.POST)
-    form.is_valid()
-    approve = request.POST.get("decision") == "approve"
-    try:
-        services.adjustment_decide(
-            adjustment=adjustment,
-            approve=approve,
-            comment=form.cleaned_data.get("comment", ""),
-            by=request.user,
-        )
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(
-            request,
-            (_("Approved: %(ref)s is now %(tier)s.") if approve else _("Rejected: %(ref)s."))
-            % {"ref": adjustment.loan.reference, "tier": adjustment.get_proposed_tier_display()},
-        )
+    names = {"ref": adjustment.loan.reference, "tier": adjustment.get_proposed_tier_display()}
+    decide_from_request(
+        request,
+        functools.partial(services.adjustment_decide, adjustment=adjustment),
+        approved=_("Approved: %(ref)s is now %(tier)s.") % names,
+        rejected=_("Rejected: %(ref)s.") % names,
+    )
     return redirect("postloan:queue")
 
 
