@@ -4,8 +4,10 @@ See the README's "Configuration" section for each variable. Development defaults
 safe for a laptop; production (docker-compose.yml) sets DEBUG=0 and the rest explicitly.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 import pgtrigger
@@ -108,6 +110,23 @@ if not REDIS_URL:
         "REDIS_URL is not set. `make run` and `make test` start an embedded Redis when it is "
         "unset; otherwise point it at a server, e.g. redis://127.0.0.1:6379/0"
     )
+
+
+def redis_database(url: str, *, offset: int) -> str:
+    """The same Redis server, `offset` databases further on (of the 16 a server has)."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base + offset) % 16}"))
+
+
+# Under pytest-xdist each test process takes a Redis database of its own, as pytest-django
+# gives it a test database of its own: its tests flush the cache, which would empty another
+# process's cache and Celery queue. The processes it starts (a Celery worker) inherit that
+# database, not the variable, so they do not move it again.
+if _test_process := env("PYTEST_XDIST_WORKER", default=""):
+    REDIS_URL = redis_database(REDIS_URL, offset=1 + int(_test_process.removeprefix("gw")))
+    os.environ["REDIS_URL"] = REDIS_URL
+    del os.environ["PYTEST_XDIST_WORKER"]
 
 # The cache degrades to misses while Redis is unreachable (common/cache.py): nothing in it is
 # the only copy of anything, so a Redis outage never turns a page into an error.

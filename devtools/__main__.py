@@ -223,10 +223,22 @@ def _supervise(children: dict[str, subprocess.Popen]) -> int:
     return exit_code
 
 
+def test_processes(pytest_args: list[str]) -> list[str]:
+    """pytest-xdist's `-n`: one test process per core (at most 8: each has a test database
+    and a Redis database of its own, and a server has 16), unless the arguments choose
+    (`-n 0`, `-p no:xdist`) or debug (`--pdb`, `-s`: one process to step through)."""
+    chosen = {"-n", "--numprocesses", "--pdb", "-s", "--capture=no", "no:xdist"}
+    if any(arg in chosen or arg.startswith(("-n", "--numprocesses=")) for arg in pytest_args):
+        return []
+    return ["-n", str(min(os.cpu_count() or 1, 8))]
+
+
 def _run_tests(pytest_args: list[str]) -> int:
     with engines() as env:
         return subprocess.run(
-            [PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=PROJECT_ROOT
+            [PYTHON, "-m", "pytest", *test_processes(pytest_args), *pytest_args],
+            env=env,
+            cwd=PROJECT_ROOT,
         ).returncode
 
 
