@@ -368,3 +368,6 @@ LOGGING = {
 # (portfolio.importing._first_load, docs/decisions.md).
 DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS = env.int("DAIHOU_IMPORT_FIRST_LOAD_MIN_LOANS", default=5000)
 DAIHOU_DEMO_PASSWORD = env("DAIHOU_DEMO_PASSWORD", default="daihou-demo-2026")
+# The field app: what a phone keeps of the officer's day expires after this many days without
+# a sync (the phone then shows nothing until it is online again).
+FIELD_CACHE_DAYS = env.int("FIELD_CACHE_DAYS", default=7)

@@ -39,5 +39,8 @@ urlpatterns = [
     path("dashboard/", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/cell/", dashboard_views.migration_cell, name="migration_cell"),
     path("dashboard/officers/", dashboard_views.dashboard_officers, name="dashboard_officers"),
+    path("field/day/", visit_views.field_day, name="field_day"),
+    path("field/loans/<int:pk>/", visit_views.field_card, name="field_card"),
+    path("field/inspections/<int:pk>/report/", visit_views.field_report, name="field_report"),
     path("loans/<int:pk>/closure/", visit_views.closure_create, name="closure"),
 ]

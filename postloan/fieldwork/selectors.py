@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from borrowers.models import GuaranteeStatus
 from loans.models import CollateralStatus
 from loans.selectors import loans_actionable_by, loans_visible_to
+from postloan.fieldwork.services import applicable_items
 from postloan.inspections.selectors import inspections_visible_to
 from postloan.models import (
     CollectionPlan,
@@ -54,12 +55,32 @@ def may_act_on(user, loan_id: int) -> bool:
     return loans_actionable_by(user).filter(pk=loan_id).exists()
 
 
+def report_of(inspection) -> InspectionReport | None:
+    """The inspection's report, started or submitted, if there is one."""
+    return (
+        InspectionReport.objects.select_related("loan", "loan__borrower", "inspection", "author")
+        .filter(inspection=inspection)
+        .first()
+    )
+
+
+def unstarted_report(inspection, *, by) -> InspectionReport:
+    """The report an inspection would have, not saved: the blank form the field app keeps
+    for an inspection nobody has started (version 0: nothing saved yet)."""
+    return InspectionReport(inspection=inspection, loan=inspection.loan, author=by, version=0)
+
+
 def report_form_choices(report: InspectionReport) -> dict:
-    """What the report's form asks about: the checklist items it was started with, the
-    collateral held and the guarantors actively backing the loan."""
+    """What the report's form asks about: the checklist items it was started with (those
+    that can apply, for a report not started yet), the collateral held and the guarantors
+    actively backing the loan."""
     loan = report.loan
     return {
-        "items": list(report.answers.values_list("item", flat=True)),
+        "items": (
+            list(report.answers.values_list("item", flat=True))
+            if report.pk
+            else applicable_items(loan)
+        ),
         "collateral": list(loan.collateral.filter(status=CollateralStatus.HELD)),
         "guarantors": [
             g.guarantor
@@ -72,6 +93,8 @@ def report_form_choices(report: InspectionReport) -> dict:
 
 def report_files(report: InspectionReport) -> dict:
     """The report's attachments and contact attempts (its form's side cards)."""
+    if report.pk is None:
+        return {"attachments": [], "attempts": []}
     return {
         "attachments": list(report.attachments.all()),
         "attempts": list(report.contact_attempts.all()),

@@ -9,19 +9,22 @@ import functools
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.decisions import decide_from_request
 from common.forms import DecisionForm
 from common.roles import is_supervisor, keeps_records, manages_risk, role_required
-from common.services import add_service_errors
+from common.services import ConcurrentEditError, add_service_errors
 from common.submissions import submitted_once
 from loans.selectors import get_loan_for_user
-from postloan.fieldwork import selectors, services, uploads
+from postloan.fieldwork import offline, selectors, services, sync, uploads
 from postloan.fieldwork.forms import (
     AddendumForm,
     AttachmentForm,
@@ -444,3 +447,165 @@ def closure_create(request: HttpRequest, pk: int) -> HttpResponse:
             "back_label": loan.reference,
         },
     )
+
+
+# --- The field app (offline on the phone; postloan/fieldwork/offline.py and sync.py) ------------
+
+
+@role_required(keeps_records)
+@require_GET
+@never_cache
+def field_day(request: HttpRequest) -> JsonResponse:
+    """What the phone keeps of the officer's day, and a fresh CSRF token for what it sends
+    (a page kept for days may carry a token from before the last login)."""
+    day = offline.day_to_take_along(request.user)
+    return JsonResponse({**day, "csrf": get_token(request)})
+
+
+@role_required(keeps_records)
+@require_GET
+def field_card(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "postloan/field_card.html", offline.loan_card(request.user, pk))
+
+
+@role_required(keeps_records)
+@require_http_methods(["GET", "POST"])
+def field_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """An inspection's report, whether or not it was started: the page the phone keeps for
+    each inspection of the day. GET shows the draft, or a blank form without starting one
+    (opening a page changes nothing). A post starts the report if need be and saves it as
+    the report page does; sent by the field app (with its item id) it is received once and
+    answered in JSON."""
+    inspection = selectors.inspection_for(request.user, pk)
+    if not selectors.may_act_on(request.user, inspection.loan_id):
+        raise Http404  # as the report page: a loan the officer may see but not write on
+    client_id = sync.client_id_of(request)
+    if request.method == "POST" and client_id is not None:
+        return _field_report_received(request, inspection, client_id)
+    existing = selectors.report_of(inspection)
+    if existing is not None and existing.is_final:
+        return redirect("postloan:report_detail", pk=existing.pk)
+    if request.method == "POST":
+        report = _started(request, inspection)
+        if report is None:
+            return redirect("postloan:agenda")
+        request.POST = _with_version(request.POST, report, overwrite=False)
+        return report_edit(request, report.pk)
+    report = existing or selectors.unstarted_report(inspection, by=request.user)
+    if report.pk:
+        initial = ReportForm.initial_for(report)
+    else:  # nothing saved yet: the visit is now, unless the officer says otherwise
+        initial = {
+            "version": 0,
+            "visited_at": timezone.localtime().replace(second=0, microsecond=0),
+        }
+    form = ReportForm(None, initial=initial, report=report, **selectors.report_form_choices(report))
+    attempt_form = ContactAttemptForm() if form.is_follow_up else None
+    context = _report_context(request, report, form, attempt_form)
+    context["field_inspection"] = inspection
+    return render(request, "postloan/report_form.html", context)
+
+
+def _started(request, inspection):
+    try:
+        return services.report_start(inspection=inspection, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return None
+
+
+def _with_version(data, report, *, overwrite: bool):
+    """The version a post from a kept page edits. A blank form (version 0) edits a report
+    only started, never saved (version 1): the phone's is then the first content. After a
+    save elsewhere, the posted version stays and the save is refused as a concurrent edit,
+    unless the officer chose to send theirs anyway (`overwrite`)."""
+    data = data.copy()
+    posted = data.get("version") or "0"
+    if overwrite or (posted == "0" and report.version == 1):
+        data["version"] = str(report.version)
+    return data
+
+
+def _field_report_received(request, inspection, client_id) -> JsonResponse:
+    overwrite = request.headers.get("X-Daihou-Overwrite") == "1"
+
+    def work() -> tuple[bool, dict]:
+        try:
+            report = services.report_start(inspection=inspection, by=request.user)
+        except ValidationError as error:
+            return False, _refusal(error.messages, conflict=True)
+        if report.is_final:
+            return False, _refusal(
+                [_("This report was already submitted (perhaps from another device).")],
+                conflict=True,
+                url=reverse("postloan:report_detail", args=[report.pk]),
+            )
+        data = _with_version(request.POST, report, overwrite=overwrite)
+        return _field_save(request, report, data)
+
+    try:
+        accepted, answer = sync.receive_once(
+            client_id=client_id, user=request.user, path=request.path, work=work
+        )
+    except PermissionDenied:
+        accepted, answer = (
+            False,
+            _refusal([_("This inspection is no longer yours: it was reassigned.")], conflict=True),
+        )
+    return JsonResponse(answer, status=200 if accepted else 409)
+
+
+def _field_save(request, report, data) -> tuple[bool, dict]:
+    """Save (and maybe submit) a report as the phone sent it: the same form, the same
+    services and the same checks as the report page; all of it or nothing."""
+    form = _report_form(report, data)
+    attempt_form = ContactAttemptForm(data) if form.is_follow_up else None
+    action = data.get("action", "save")
+    upload = request.FILES.get("file")
+    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
+    valid = form.is_valid()
+    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    if not valid:
+        errors = _form_messages(form) + (_form_messages(attempt_form) if with_attempt else [])
+        return False, _refusal(errors)
+    try:
+        saved = services.report_save_draft(
+            report=report,
+            version=form.cleaned_data["version"],
+            data=form.to_input(),
+            by=request.user,
+            attempt=attempt_form.to_input() if with_attempt else None,
+            upload=upload,
+        )
+        if action == "submit":
+            saved = services.report_submit(report=saved, version=saved.version, by=request.user)
+    except ConcurrentEditError:
+        return False, _refusal(
+            [_("This report was saved on another device after you took it along.")],
+            conflict=True,
+        )
+    except ValidationError as error:
+        return False, _refusal(error.messages)
+    return True, {
+        "ok": True,
+        "report": saved.pk,
+        "version": saved.version,
+        "submitted": saved.is_final,
+        "url": reverse(
+            "postloan:report_detail" if saved.is_final else "postloan:report_edit",
+            args=[saved.pk],
+        ),
+        "saved_at": timezone.localtime(saved.updated_at).strftime("%H:%M"),
+    }
+
+
+def _form_messages(form) -> list[str]:
+    messages_ = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        messages_.extend(f"{label}: {error}" if label else str(error) for error in errors)
+    return messages_
+
+
+def _refusal(reasons, *, conflict: bool = False, url: str = "") -> dict:
+    return {"ok": False, "conflict": conflict, "reasons": [str(r) for r in reasons], "url": url}

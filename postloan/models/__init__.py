@@ -8,3 +8,4 @@ from postloan.models.inspections import POLICY_KINDS  # noqa: F401
 from postloan.models.nightly import *  # noqa: F403
 from postloan.models.visits import *  # noqa: F403
 from postloan.models.visits import CHECKLIST, COLLATERAL_ITEM, GUARANTOR_ITEM  # noqa: F401
+from postloan.models.field import *  # noqa: F403
