@@ -69,6 +69,10 @@ def agenda(user, *, today: date | None = None, days_ahead: int = 31):
             "rule_id",
             "loan__reference",
             "loan__borrower__name",
+            # the phone's call and map links, and the area the agenda groups by
+            "loan__borrower__mobile",
+            "loan__borrower__address",
+            "loan__borrower__business_address",
             "loan__risk__tier",
             "rule__name",
             "report__id",

@@ -4,12 +4,17 @@ renders; the forms are in forms.py."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -18,6 +23,7 @@ from common.services import add_service_errors
 from common.submissions import submitted_once
 from common.urltools import pk_url
 from postloan.inspections import selectors, services
+from postloan.inspections.areas import area_of
 from postloan.inspections.forms import InspectionFilterForm, PolicyRuleForm
 from postloan.models import (
     EarlyWarning,
@@ -43,22 +49,60 @@ def _agenda_rows(items, today) -> list[dict]:
     start, resume = _("Start the report"), _("Continue the report")
     kinds = _labels(InspectionKind.choices)
     badges = {tier: tier_badge(tier) for tier in {i.loan.risk.tier for i in items}}
+    rows = []
+    for i in items:
+        borrower = i.loan.borrower
+        # The visit is usually at the business; a borrower without one is seen at home.
+        address = borrower.business_address or borrower.address
+        rows.append(
+            {
+                "pk": i.pk,
+                "loan_url": loan_url(i.loan_id),
+                "reference": i.loan.reference,
+                "borrower": borrower.name,
+                "tier_badge": badges[i.loan.risk.tier],
+                "kind": kinds.get(i.kind, i.kind),
+                "reason": inspection_reason(i),
+                "overdue": i.due_on < today,
+                "due_on": i.due_on,
+                "due": _("due %(date)s") % {"date": i.due_on.isoformat()},
+                "report_url": report_url(i.pk),
+                "button": resume if getattr(i, "report", None) else start,
+                "phone": borrower.mobile,
+                "address": address,
+                # geo: opens the phone's map app; the address is shown as text beside it for
+                # the apps (and desks) that do not take the link.
+                "map_url": f"geo:0,0?q={quote(address)}" if address else "",
+                "area": area_of(address),
+            }
+        )
+    return rows
+
+
+def _by_area(rows: list[dict]) -> list[dict]:
+    """Rows grouped by area (district or county), so that one trip covers one area. An area
+    comes where its first row came: the rows arrive worst tier first, and so do the areas."""
+    areas: dict[str, list[dict]] = {}
+    for row in rows:
+        areas.setdefault(row["area"], []).append(row)
     return [
-        {
-            "pk": i.pk,
-            "loan_url": loan_url(i.loan_id),
-            "reference": i.loan.reference,
-            "borrower": i.loan.borrower.name,
-            "tier_badge": badges[i.loan.risk.tier],
-            "kind": kinds.get(i.kind, i.kind),
-            "reason": inspection_reason(i),
-            "overdue": i.due_on < today,
-            "due": _("due %(date)s") % {"date": i.due_on.isoformat()},
-            "report_url": report_url(i.pk),
-            "button": resume if getattr(i, "report", None) else start,
-        }
-        for i in items
+        {"name": name or _("Area not recorded"), "items": items} for name, items in areas.items()
     ]
+
+
+def _by_day_and_area(rows: list[dict], today) -> list[dict]:
+    """The coming visits by day (the rows arrive in date order), then by area."""
+    tomorrow = today + timedelta(days=1)
+    days = []
+    for day, day_rows in itertools.groupby(rows, key=lambda row: row["due_on"]):
+        if day == today:
+            name = _("Today")
+        elif day == tomorrow:
+            name = _("Tomorrow")
+        else:
+            name = date_format(day, "l")
+        days.append({"name": name, "date": day.isoformat(), "areas": _by_area(list(day_rows))})
+    return days
 
 
 def _warning_rows(warnings) -> list[dict]:
@@ -98,8 +142,12 @@ def agenda(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "overdue_total": counts["overdue"],
-            "overdue": _agenda_rows([i for i in items if i.due_on < today], today),
-            "upcoming": _agenda_rows([i for i in items if i.due_on >= today], today),
+            # Overdue visits are all due now: grouped by area only, to be fitted into the
+            # day's trips; the coming ones by day, then by area.
+            "overdue_areas": _by_area(_agenda_rows([i for i in items if i.due_on < today], today)),
+            "upcoming_days": _by_day_and_area(
+                _agenda_rows([i for i in items if i.due_on >= today], today), today
+            ),
             "warnings": _warning_rows(selectors.open_warnings(request.user)),
             "closures": _closure_links(selectors.closures_to_write(request.user)),
             "today": today,
