@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import CreditStanding
@@ -21,8 +22,22 @@ from postloan.models import (
     VisitMethod,
 )
 from postloan.risk import factors
+from postloan.risk.selectors import flags_for_loan
 
 FACTOR_ROWS = 3
+
+# The report's sections, one screen each on a phone (issue 18), with the checklist items each
+# holds. They keep the checklist's order, so that the form numbers 1 to 12 as the printed
+# report does: items 5 (organisation, management) and 6 (prospects) go with the people.
+REPORT_SECTIONS = (
+    ("repayment", _("Repayment and use of funds"), (1, 2)),
+    ("business", _("Business"), (3,)),
+    ("finances", _("Finances"), (4,)),
+    ("people", _("People and guarantors"), (5, 6, 7, 8)),
+    ("collateral", _("Collateral"), (9,)),
+    ("files", _("Files and risk"), (10, 11)),
+    ("findings", _("Findings"), (12,)),
+)
 
 
 class ReportForm(forms.Form):
@@ -154,6 +169,27 @@ class ReportForm(forms.Form):
             if item in self.items or item in NOT_APPLICABLE
         ]
 
+    def sections(self) -> list[dict]:
+        """The report's sections with their checklist rows (those of bound_items), each as
+        {key, title, number, items}; the template puts the rest of each section around them."""
+        rows = {row[0]: row for row in self.bound_items()}
+        return [
+            {
+                "key": key,
+                "title": title,
+                "number": number,
+                "items": [rows[item] for item in items if item in rows],
+            }
+            for number, (key, title, items) in enumerate(REPORT_SECTIONS, start=1)
+        ]
+
+    @cached_property
+    def open_factors(self) -> list:
+        """The risk factors already open on the loan, its borrower or a guarantor, listed in
+        the report (read-only) so that the officer checks them and does not raise them again.
+        One query, the loan page's own (risk.selectors.flags_for_loan)."""
+        return list(flags_for_loan(self.report.loan))
+
     def bound_collateral(self):
         return [
             (c, self[f"collateral_{c.pk}_condition"], self[f"collateral_{c.pk}_value"])
@@ -259,8 +295,11 @@ class ReportForm(forms.Form):
                 "risk_judgement",
             )
         }
-        if initial["visited_at"]:
-            initial["visited_at"] = timezone.localtime(initial["visited_at"])
+        # A new report is usually written on the visit: the visit's time starts as now (to the
+        # minute, as the datetime-local input shows it; not rounded up into the future, which
+        # the service refuses).
+        visited_at = initial["visited_at"] or timezone.now().replace(second=0, microsecond=0)
+        initial["visited_at"] = timezone.localtime(visited_at)
         initial["version"] = report.version
         for answer in report.answers.all():
             initial[f"item_{answer.item}"] = answer.answer

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from postloan.inspections.planning import schedule_inspections
 from postloan.models import CollectionPlan, Inspection, InspectionReport, LoanRiskState
 from postloan.risk.nightly import classify_portfolio
+from tests.browser.report_sections import show_every_section
 from tests.factories import book_loan, make_person
 from tests.utils import login
 
@@ -32,6 +33,7 @@ def _switch_user(page, username: str) -> None:
 
 
 def _fill_visit(page, *, method: str) -> None:
+    show_every_section(page)
     report = page.locator("[data-testid=report-form]")
     visited = timezone.localtime() - timedelta(hours=1)
     report.locator("input[name=visited_at]").fill(visited.strftime("%Y-%m-%dT%H:%M"))

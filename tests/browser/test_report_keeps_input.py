@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from postloan.fieldwork import services as visits
 from postloan.models import ContactAttempt, Inspection, InspectionReport
+from tests.browser.report_sections import show_every_section
 from tests.factories import book_loan, make_person
 from tests.utils import login
 
@@ -49,6 +50,7 @@ def follow_up(officer, product, branch) -> InspectionReport:
 
 
 def _type_report(page) -> None:
+    show_every_section(page)
     report = page.locator("[data-testid=report-form]")
     visited = timezone.localtime() - timedelta(hours=1)
     report.locator("input[name=visited_at]").fill(visited.strftime("%Y-%m-%dT%H:%M"))
