@@ -64,7 +64,9 @@
     if (moved && paged()) {
       // The new section from its top, its heading read out by a screen reader.
       var heading = sections[current].querySelector(".report-section-heading");
-      window.scrollTo(0, window.scrollY + sections[current].getBoundingClientRect().top - 8);
+      // At once, not smoothly (Bootstrap's default): the content has just been swapped.
+      var top = window.scrollY + sections[current].getBoundingClientRect().top - 8;
+      window.scrollTo({ top: Math.max(0, top), behavior: "instant" });
       if (heading) { heading.focus({ preventScroll: true }); }
     }
   }
