@@ -18,7 +18,11 @@ urlpatterns = [
     path("healthz", portal_views.healthz, name="healthz"),
     path("favicon.ico", portal_views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", portal_views.LogoutView.as_view(), name="logout"),
+    path("manifest.webmanifest", portal_views.web_manifest, name="web_manifest"),
+    path("sw.js", portal_views.service_worker, name="service_worker"),
+    path("offline/", portal_views.field_offline, name="field_offline"),
+    path("outbox/", portal_views.field_outbox, name="field_outbox"),
     path(
         "accounts/password/",
         # A wrong old password counts as a failed login (common.passwords).

@@ -13,5 +13,7 @@ def navbar(request) -> dict:
         "nav_items": navigation.items_for(user, request.path),
         "user_role_labels": [label for role, label in roles.ROLE_LABELS.items() if role in names],
         "user_is_admin": roles.is_admin(user),
+        # The field app takes the day along for those whose agenda is theirs (officers).
+        "field_app": roles.is_loan_officer(user),
         "admin_url": "/" + settings.ADMIN_URL,
     }

@@ -1,5 +1,8 @@
+import hashlib
+import json
 import logging
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import caches
 from django.db import DatabaseError, connection
@@ -8,6 +11,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import requires_csrf_token
@@ -95,3 +99,104 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return HttpResponseServerError(
         template.render({"request": request, "csrf_token": get_token(request)})
     )
+
+
+# --- The field app: installable, and usable without a network (static/js/field/) ----------------
+
+FIELD_STATIC = [
+    "vendor/bootstrap/bootstrap.min.css",
+    "vendor/bootstrap/bootstrap.bundle.min.js",
+    "vendor/htmx/htmx.min.js",
+    "vendor/idb-keyval/idb-keyval.umd.js",
+    "css/daihou.css",
+    "js/base.js",
+    "js/keep_typed.js",
+    "js/report_form.js",
+    "js/field/queue.js",
+    "js/field/app.js",
+    "js/field/report.js",
+    "js/field/outbox.js",
+    "icons/daihou-192.png",
+    "favicon.svg",
+]
+WORKBOX_MODULES = ["workbox-core", "workbox-routing", "workbox-strategies"]
+
+
+@login_not_required
+@require_GET
+@cache_control(max_age=86400, public=True)
+def web_manifest(request: HttpRequest) -> JsonResponse:
+    """The web app manifest: installed, the portal opens on the officer's agenda."""
+    icons = [
+        {"src": static("icons/daihou-192.png"), "sizes": "192x192", "type": "image/png"},
+        {"src": static("icons/daihou-512.png"), "sizes": "512x512", "type": "image/png"},
+        {
+            "src": static("icons/daihou-maskable-512.png"),
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        },
+    ]
+    manifest = {
+        "name": "贷后 Daihou",
+        "short_name": "贷后",
+        "start_url": reverse("postloan:agenda"),
+        "scope": "/",
+        "display": "standalone",
+        "theme_color": "#212529",
+        "background_color": "#ffffff",
+        "icons": icons,
+    }
+    response = JsonResponse(manifest, json_dumps_params={"ensure_ascii": False})
+    response["Content-Type"] = "application/manifest+json"
+    return response
+
+
+@login_not_required
+@require_GET
+@never_cache
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, from the portal's root so that it controls every page. Its text
+    names the static files by their hashed names: a deployment that changes any of them
+    changes this file, and browsers install the new worker."""
+    static_urls = [static(path) for path in FIELD_STATIC]
+    context = {
+        "static_urls": static_urls,
+        "modules": {name: static(f"vendor/workbox/{name}.prod.js") for name in WORKBOX_MODULES},
+        "workbox": static("vendor/workbox/workbox-sw.js"),
+        "idb": static("vendor/idb-keyval/idb-keyval.umd.js"),
+        "queue": static("js/field/queue.js"),
+        "offline_url": reverse("field_offline"),
+        "static_prefix": static(""),
+    }
+    context["version"] = hashlib.sha256(repr(sorted(context.items())).encode()).hexdigest()[:12]
+    context["modules_json"] = json.dumps(context["modules"])
+    context["static_urls_json"] = json.dumps(static_urls)
+    response = render(request, "portal/sw.js", context, content_type="text/javascript")
+    response["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@login_not_required
+@require_GET
+def field_offline(request: HttpRequest) -> HttpResponse:
+    """What the phone shows for a page it did not keep, while offline."""
+    return render(request, "portal/offline.html")
+
+
+@require_GET
+def field_outbox(request: HttpRequest) -> HttpResponse:
+    """The changes waiting on this phone (kept in its IndexedDB, listed by outbox.js): what
+    was refused and why, to edit and send again, send anyway, or discard."""
+    return render(request, "portal/outbox.html")
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out also empties what this browser kept for the field app: the pages of the
+    officer's day and the queue (Clear-Site-Data; field/app.js does the same where the
+    header is not supported, and asks first when changes are still waiting to be sent)."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"cache", "storage"'
+        return response

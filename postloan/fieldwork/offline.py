@@ -42,6 +42,7 @@ def day_to_take_along(user, *, today=None) -> dict:
         "keep_days": settings.FIELD_CACHE_DAYS,
         "pages": [
             reverse("postloan:agenda"),
+            reverse("field_outbox"),
             *(reverse("postloan:field_card", args=[pk]) for pk in loan_ids),
             *(reverse("postloan:field_report", args=[i.pk]) for i in inspections),
         ],
@@ -92,8 +93,9 @@ def loan_card(user, pk: int, *, today=None) -> dict:
         .first()
     )
     inspections = list(
-        Inspection.objects.filter(loan=loan, assigned_to=user, status=InspectionStatus.OPEN)
-        .order_by("due_on", "id")
+        Inspection.objects.filter(
+            loan=loan, assigned_to=user, status=InspectionStatus.OPEN
+        ).order_by("due_on", "id")
     )
     return {
         "loan": loan,

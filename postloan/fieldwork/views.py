@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -149,15 +150,9 @@ def _report_post(request, report, form, attempt_form, upload_problems) -> HttpRe
             else _("Not saved: see the fields marked."),
         )
         return None
+    messages.success(request, _done_message(action, with_attempt, upload))
     if action == "submit":
-        messages.success(request, _("Report submitted; the inspection is done."))
         return redirect("postloan:report_detail", pk=saved.pk)
-    done = [_("Draft saved.")]
-    if with_attempt:
-        done.append(_("Attempt logged."))
-    if upload is not None:
-        done.append(_("Attached."))
-    messages.success(request, " ".join(done))
     return redirect("postloan:report_edit", pk=saved.pk)
 
 
@@ -476,11 +471,17 @@ def field_report(request: HttpRequest, pk: int) -> HttpResponse:
     (opening a page changes nothing). A post starts the report if need be and saves it as
     the report page does; sent by the field app (with its item id) it is received once and
     answered in JSON."""
-    inspection = selectors.inspection_for(request.user, pk)
-    if not selectors.may_act_on(request.user, inspection.loan_id):
-        raise Http404  # as the report page: a loan the officer may see but not write on
-    client_id = sync.client_id_of(request)
-    if request.method == "POST" and client_id is not None:
+    client_id = sync.client_id_of(request) if request.method == "POST" else None
+    try:
+        inspection = selectors.inspection_for(request.user, pk)
+        if not selectors.may_act_on(request.user, inspection.loan_id):
+            raise Http404  # as the report page: a loan the officer may see but not write on
+    except Http404:
+        if client_id is None:
+            raise
+        # From the phone's queue: say why, in words the outbox can show.
+        return JsonResponse(_refusal([_NOT_YOURS], conflict=True), status=409)
+    if client_id is not None:
         return _field_report_received(request, inspection, client_id)
     existing = selectors.report_of(inspection)
     if existing is not None and existing.is_final:
@@ -504,6 +505,12 @@ def field_report(request: HttpRequest, pk: int) -> HttpResponse:
     context = _report_context(request, report, form, attempt_form)
     context["field_inspection"] = inspection
     return render(request, "postloan/report_form.html", context)
+
+
+_NOT_YOURS = gettext_lazy(
+    "This inspection is no longer yours to report: it was reassigned or cancelled meanwhile. "
+    "Copy what you wrote into an ad-hoc visit, or ask your supervisor."
+)
 
 
 def _started(request, inspection):
@@ -586,6 +593,9 @@ def _field_save(request, report, data) -> tuple[bool, dict]:
         )
     except ValidationError as error:
         return False, _refusal(error.messages)
+    if request.headers.get("X-Daihou-Autosave") != "1":
+        # As the report page says it (shown on the next page the officer opens).
+        messages.success(request, _done_message(action, with_attempt, upload))
     return True, {
         "ok": True,
         "report": saved.pk,
@@ -597,6 +607,17 @@ def _field_save(request, report, data) -> tuple[bool, dict]:
         ),
         "saved_at": timezone.localtime(saved.updated_at).strftime("%H:%M"),
     }
+
+
+def _done_message(action: str, with_attempt: bool, upload) -> str:
+    if action == "submit":
+        return _("Report submitted; the inspection is done.")
+    done = [_("Draft saved.")]
+    if with_attempt:
+        done.append(_("Attempt logged."))
+    if upload is not None:
+        done.append(_("Attached."))
+    return " ".join(done)
 
 
 def _form_messages(form) -> list[str]:

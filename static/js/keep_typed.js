@@ -13,6 +13,8 @@
     form.addEventListener("change", function () { changed = true; });
     form.addEventListener("submit", function () { sending = true; });
   });
+  // The field app kept everything typed on the phone (field/report.js): nothing to lose.
+  document.addEventListener("daihou:kept-typed", function () { changed = false; });
   window.addEventListener("beforeunload", function (event) {
     if (changed && !sending) {
       event.preventDefault();

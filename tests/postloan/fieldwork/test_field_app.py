@@ -93,6 +93,7 @@ def test_the_day_lists_the_officers_own_inspections_of_the_coming_week(
     report = "postloan:field_report"
     assert day["pages"] == [
         reverse("postloan:agenda"),
+        reverse("field_outbox"),
         reverse("postloan:field_card", args=[loan.pk]),
         *(reverse(report, args=[i.pk]) for i in (overdue, today)),
     ]

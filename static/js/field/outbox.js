@@ -1,0 +1,69 @@
+// The outbox (portal/outbox.html): the changes on this phone that have not reached the
+// portal, with the server's reasons for those it refused, and what the officer can do.
+(function () {
+  "use strict";
+  var Q = window.DaihouQueue;
+  var F = window.DaihouField;
+  var list = document.querySelector("[data-outbox-list]");
+  var empty = document.querySelector("[data-outbox-empty]");
+  var texts = document.getElementById("outbox-texts");
+  if (!Q || !list) { return; }
+
+  function t(name) { return texts.getAttribute("data-" + name) || name; }
+
+  function button(label, kind, handler) {
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "btn btn-sm btn-" + kind + " me-1 mt-1";
+    b.textContent = label;
+    b.addEventListener("click", handler);
+    return b;
+  }
+
+  // Edit: the refused change becomes the report's draft on this phone again (restored over
+  // whatever the portal now holds, since the officer asked for it), and the report opens.
+  function edit(item) {
+    return Q.saveDraft(item.inspection, { fields: item.fields, version: item.version, at: item.created, sent: false, force: true })
+      .then(function () { return Q.remove(item.id); })
+      .then(function () { window.location.assign(item.url); });
+  }
+
+  function render() {
+    return Q.items().then(function (items) {
+      list.textContent = "";
+      empty.classList.toggle("d-none", items.length > 0);
+      items.forEach(function (item) {
+        var li = document.createElement("li");
+        li.className = "list-group-item";
+        li.setAttribute("data-testid", "outbox-item");
+        li.setAttribute("data-state", item.state);
+        var head = document.createElement("div");
+        head.className = "fw-semibold";
+        head.textContent = t(item.action) + " · " + t("inspection") + " " + item.inspection + " · " +
+          new Date(item.created).toLocaleString() + " · " + t(item.state);
+        li.appendChild(head);
+        if (item.state === "refused") {
+          var why = document.createElement("div");
+          why.className = "small text-danger";
+          why.setAttribute("data-testid", "outbox-reason");
+          why.textContent = (item.reasons || []).join(" ");
+          li.appendChild(why);
+          li.appendChild(button(t("edit"), "primary", function () { edit(item); }));
+          if (item.conflict && item.action !== "submit") {
+            li.appendChild(button(t("anyway"), "outline-warning", function () {
+              Q.patch(item.id, { state: "waiting", overwrite: true }).then(function () { return F.send(); }).then(render);
+            }));
+          }
+        }
+        li.appendChild(button(t("discard"), "outline-danger", function () {
+          if (window.confirm(t("confirm-discard"))) { Q.remove(item.id).then(render).then(F.show); }
+        }));
+        list.appendChild(li);
+      });
+    });
+  }
+
+  document.querySelector("[data-outbox-send]").addEventListener("click", function () { F.send().then(render); });
+  document.addEventListener("daihou:sent", render);
+  render();
+})();
