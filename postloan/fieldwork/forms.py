@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import CreditStanding
@@ -22,7 +21,6 @@ from postloan.models import (
     VisitMethod,
 )
 from postloan.risk import factors
-from postloan.risk.selectors import flags_for_loan
 
 FACTOR_ROWS = 3
 
@@ -182,13 +180,6 @@ class ReportForm(forms.Form):
             }
             for number, (key, title, items) in enumerate(REPORT_SECTIONS, start=1)
         ]
-
-    @cached_property
-    def open_factors(self) -> list:
-        """The risk factors already open on the loan, its borrower or a guarantor, listed in
-        the report (read-only) so that the officer checks them and does not raise them again.
-        One query, the loan page's own (risk.selectors.flags_for_loan)."""
-        return list(flags_for_loan(self.report.loan))
 
     def bound_collateral(self):
         return [

@@ -38,6 +38,7 @@ from postloan.fieldwork.forms import (
 from postloan.inspections import ledger as inspection_ledger
 from postloan.inspections.forms import LedgerFilterForm
 from postloan.models import CollectionPlan, InspectionKind
+from postloan.risk.selectors import flags_for_loan
 
 PAGE_SIZE = 50
 
@@ -184,6 +185,8 @@ def _report_context(request, report, form, attempt_form=None) -> dict:
         "form": form,
         "attempt_form": attempt_form or ContactAttemptForm(),
         **selectors.report_files(report),
+        # The loan's factors already open, listed in the report (the loan page's own read).
+        "open_factors": list(flags_for_loan(report.loan)),
         "today": timezone.localdate(),
     }
 
@@ -555,10 +558,7 @@ def _field_report_received(request, inspection, client_id) -> JsonResponse:
             client_id=client_id, user=request.user, path=request.path, work=work
         )
     except PermissionDenied:
-        accepted, answer = (
-            False,
-            _refusal([_("This inspection is no longer yours: it was reassigned.")], conflict=True),
-        )
+        accepted, answer = False, _refusal([_NOT_YOURS], conflict=True)
     return JsonResponse(answer, status=200 if accepted else 409)
 
 

@@ -246,3 +246,20 @@ KEPT_KEYS = """new Promise(resolve => {
     keys.onsuccess = () => resolve(keys.result);
   };
 })"""
+
+
+@pytest.mark.clock(date(2026, 11, 20), hour=10)
+def test_a_day_not_synced_for_longer_than_kept_is_not_shown_offline(page, officer, follow_up):
+    login(page, officer.username)
+    _take_the_day_along(page)
+    card = f"/risk/field/loans/{follow_up.loan_id}/"
+    # The last sync was eight days ago (FIELD_CACHE_DAYS is 7).
+    page.evaluate(
+        "DaihouQueue.day().then(d => { d.syncedAt -= 8 * 864e5; return DaihouQueue.setDay(d); })"
+    )
+    page.context.set_offline(True)
+
+    page.goto(card)
+
+    expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
+    assert page.evaluate("caches.open('daihou-day').then(c => c.keys()).then(k => k.length)") == 0

@@ -13,6 +13,12 @@ PUBLIC_VIEWS = {
     "django.views.i18n.set_language",
     # A redirect to the static icon, which the browser fetches before anyone has logged in.
     "portal.views.favicon",
+    # The field app's shell, which holds no data: the manifest and the service worker (the
+    # browser fetches them for a page before anyone has logged in) and the page shown
+    # offline for a page the phone did not keep.
+    "portal.views.web_manifest",
+    "portal.views.service_worker",
+    "portal.views.field_offline",
     # Django admin's own login / i18n catalogue views (the admin checks staff itself).
     "django.contrib.admin.sites.login",
     "django.contrib.admin.sites.AdminSite.login",
