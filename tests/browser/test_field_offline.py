@@ -263,3 +263,19 @@ def test_a_day_not_synced_for_longer_than_kept_is_not_shown_offline(page, office
 
     expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
     assert page.evaluate("caches.open('daihou-day').then(c => c.keys()).then(k => k.length)") == 0
+
+
+@pytest.mark.clock(date(2026, 11, 20), hour=10)
+def test_a_draft_is_saved_as_the_officer_types_and_the_page_says_when(page, officer, follow_up):
+    login(page, officer.username)
+    page.goto(f"/risk/field/inspections/{follow_up.pk}/report/")
+    show_every_section(page)
+
+    page.locator("textarea[name=findings]").fill(FINDINGS)  # and nothing pressed
+
+    expect(page.locator("[data-testid=draft-status]")).to_contain_text("Draft saved at")
+    report_row = InspectionReport.objects.get(inspection=follow_up)
+    assert report_row.findings == FINDINGS and report_row.status == "draft"
+    # reopened, the page says when it was saved
+    page.goto(f"/risk/reports/{report_row.pk}/edit/")
+    expect(page.locator("[data-testid=draft-status]")).to_contain_text("Draft saved at 10:00")

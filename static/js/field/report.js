@@ -258,8 +258,8 @@
         Q.saveDraft(inspection, kept);
         changed();
       }
-    } else if (version() > 0) {
-      note.textContent = t("saved-version");
+    } else if (form.getAttribute("data-saved-at")) {
+      note.textContent = t("saved-at", { time: form.getAttribute("data-saved-at") });
     }
     return showWaiting();
   });
