@@ -45,7 +45,9 @@ def _labels(choices) -> dict[str, str]:
 def _agenda_rows(items, today) -> list[dict]:
     """What each agenda row shows, worked out here rather than tag by tag in the template
     (the agenda is the page officers open most, often on a phone)."""
-    loan_url, report_url = pk_url("loans:detail"), pk_url("postloan:report_open")
+    # The visit's card and its report: pages the field app keeps, so that both open offline
+    # (the report is shown, not started, until something is saved).
+    loan_url, report_url = pk_url("postloan:field_card"), pk_url("postloan:field_report")
     start, resume = _("Start the report"), _("Continue the report")
     kinds = _labels(InspectionKind.choices)
     badges = {tier: tier_badge(tier) for tier in {i.loan.risk.tier for i in items}}

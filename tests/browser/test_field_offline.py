@@ -279,3 +279,32 @@ def test_a_draft_is_saved_as_the_officer_types_and_the_page_says_when(page, offi
     # reopened, the page says when it was saved
     page.goto(f"/risk/reports/{report_row.pk}/edit/")
     expect(page.locator("[data-testid=draft-status]")).to_contain_text("Draft saved at 10:00")
+
+
+@pytest.mark.clock(date(2026, 11, 20), hour=10)
+def test_a_report_for_an_inspection_cancelled_meanwhile_can_become_an_ad_hoc_visit(
+    page, officer, follow_up
+):
+    login(page, officer.username)
+    _take_the_day_along(page)
+    page.context.set_offline(True)
+    page.goto(f"/risk/field/inspections/{follow_up.pk}/report/")
+    _fill(page)
+    page.locator("[data-testid=submit-report]").click()
+    _until(page, "DaihouQueue.counts().then(c => c.waiting === 1)")
+    Inspection.objects.filter(pk=follow_up.pk).update(  # at the office
+        status="cancelled", cancelled_on=timezone.localdate(), cancel_reason="loan repaid"
+    )
+    page.context.set_offline(False)
+    page.evaluate("DaihouField.send()")
+    _until(page, "DaihouQueue.counts().then(c => c.refused === 1)")
+
+    page.goto("/outbox/")
+    page.get_by_role("button", name="Copy into an ad-hoc visit").click()
+
+    page.wait_for_url("**/risk/reports/*/edit/")
+    show_every_section(page)
+    expect(page.locator("textarea[name=findings]")).to_have_value(FINDINGS)
+    expect(page.locator("[data-testid=draft-status]")).to_contain_text("Restored")
+    visit = Inspection.objects.get(loan=follow_up.loan, kind="ad_hoc")
+    assert visit.assigned_to == officer and _counts(page)["refused"] == 0

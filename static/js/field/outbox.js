@@ -28,6 +28,38 @@
       .then(function () { window.location.assign(item.url); });
   }
 
+  // Copy into an ad-hoc visit: the inspection is gone (reassigned, cancelled) or reported
+  // from elsewhere, but the visit happened. An unplanned visit is started on the loan (the
+  // loan page's own "Record a visit"), the change becomes its draft, and its report opens.
+  function copyToAdHoc(item, li) {
+    var address = texts.getAttribute("data-adhoc-url").replace("/0/", "/" + item.loan + "/");
+    return Q.freshToken().then(function (token) {
+      var body = new FormData();
+      body.append("csrfmiddlewaretoken", token);
+      body.append("submission_key", Q.newId().replace(/-/g, ""));
+      return fetch(address, { method: "POST", body: body, credentials: "same-origin" });
+    }).then(function (response) {
+      if (!response.ok || !/\/reports\/\d+\/edit\/$/.test(new URL(response.url).pathname)) {
+        throw new Error("refused");
+      }
+      return response.text().then(function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html").getElementById("report-form");
+        var fields = item.fields.filter(function (pair) { return pair[0] !== "version" && pair[0] !== "action"; });
+        var version = Number(page.querySelector("[name=version]").value);
+        return Q.saveDraft(Number(page.getAttribute("data-inspection")), {
+          fields: fields, version: version, at: item.created, sent: false, force: true
+        });
+      }).then(function () { return Q.remove(item.id); })
+        .then(function () { window.location.assign(response.url); });
+    }).catch(function () {
+      var why = document.createElement("div");
+      why.className = "small text-danger";
+      why.setAttribute("data-testid", "outbox-adhoc-refused");
+      why.textContent = t("adhoc-refused");
+      li.appendChild(why);
+    });
+  }
+
   function render() {
     return Q.items().then(function (items) {
       list.textContent = "";
@@ -49,6 +81,9 @@
           why.textContent = (item.reasons || []).join(" ");
           li.appendChild(why);
           li.appendChild(button(t("edit"), "primary", function () { edit(item); }));
+          if (item.conflict && item.loan) {
+            li.appendChild(button(t("adhoc"), "outline-primary", function () { copyToAdHoc(item, li); }));
+          }
           if (item.conflict && item.action !== "submit") {
             li.appendChild(button(t("anyway"), "outline-warning", function () {
               Q.patch(item.id, { state: "waiting", overwrite: true }).then(function () { return F.send(); }).then(render);

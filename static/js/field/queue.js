@@ -203,6 +203,6 @@
     newId: newId, items: items, add: add, patch: patch, remove: remove, counts: counts,
     sendAll: sendAll, saveDraft: saveDraft, draft: draft, dropDraft: dropDraft,
     day: day, setDay: setDay, isDayPage: isDayPage, dayExpired: dayExpired, forgetDay: forgetDay,
-    wipe: wipe, owner: owner, setOwner: setOwner
+    wipe: wipe, owner: owner, setOwner: setOwner, freshToken: freshToken
   };
 })(typeof self !== "undefined" ? self : window);

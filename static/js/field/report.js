@@ -66,7 +66,8 @@
 
   function queue(action, extra) {
     var item = Object.assign({
-      url: url, inspection: inspection, action: action, fields: snapshot(action), version: version()
+      url: url, inspection: inspection, loan: Number(form.getAttribute("data-loan")),
+      action: action, fields: snapshot(action), version: version()
     }, extra || {});
     return Q.add(item).then(function (queued) {
       mine[queued.id] = action;
