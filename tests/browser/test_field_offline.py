@@ -308,3 +308,24 @@ def test_a_report_for_an_inspection_cancelled_meanwhile_can_become_an_ad_hoc_vis
     expect(page.locator("[data-testid=draft-status]")).to_contain_text("Restored")
     visit = Inspection.objects.get(loan=follow_up.loan, kind="ad_hoc")
     assert visit.assigned_to == officer and _counts(page)["refused"] == 0
+
+
+@pytest.mark.clock(date(2026, 11, 20), hour=10)
+def test_another_officer_logging_in_on_the_phone_finds_nothing_of_the_first(
+    page, officer, other_officer, follow_up
+):
+    login(page, officer.username)
+    _take_the_day_along(page)
+    page.evaluate("DaihouQueue.add({url: '/x/', inspection: 1, action: 'save', fields: []})")
+    page.context.clear_cookies()  # the session ended without logging out
+
+    login(page, other_officer.username)
+    page.wait_for_function("window.DaihouField && window.DaihouField.ready !== undefined")
+    page.evaluate("DaihouField.ready")
+
+    assert page.evaluate("DaihouQueue.items()") == []
+    assert page.evaluate("DaihouQueue.owner()") == str(other_officer.pk)
+    kept = page.evaluate(
+        "caches.open('daihou-day').then(c => c.keys()).then(k => k.map(r => r.url))"
+    )
+    assert not any(f"/field/loans/{follow_up.loan_id}/" in url for url in kept)
