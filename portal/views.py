@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import caches
@@ -15,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import requires_csrf_token
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from common import roles
 from common.cache import ResilientRedisCache
@@ -123,7 +124,7 @@ WORKBOX_MODULES = ["workbox-core", "workbox-routing", "workbox-strategies"]
 
 
 @login_not_required
-@require_GET
+@require_safe
 @cache_control(max_age=86400, public=True)
 def web_manifest(request: HttpRequest) -> JsonResponse:
     """The web app manifest: installed, the portal opens on the officer's agenda."""
@@ -153,7 +154,7 @@ def web_manifest(request: HttpRequest) -> JsonResponse:
 
 
 @login_not_required
-@require_GET
+@require_safe
 @never_cache
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, from the portal's root so that it controls every page. Its text
@@ -167,7 +168,8 @@ def service_worker(request: HttpRequest) -> HttpResponse:
         "idb": static("vendor/idb-keyval/idb-keyval.umd.js"),
         "queue": static("js/field/queue.js"),
         "offline_url": reverse("field_offline"),
-        "static_prefix": static(""),
+        # STATIC_URL itself, not static(""): the manifest storage has no entry for "".
+        "static_prefix": settings.STATIC_URL,
     }
     context["version"] = hashlib.sha256(repr(sorted(context.items())).encode()).hexdigest()[:12]
     context["modules_json"] = json.dumps(context["modules"])

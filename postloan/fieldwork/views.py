@@ -587,15 +587,15 @@ def _field_save(request, report, data) -> tuple[bool, dict]:
         if action == "submit":
             saved = services.report_submit(report=saved, version=saved.version, by=request.user)
     except ConcurrentEditError:
-        return False, _refusal(
+        refusal = _refusal(
             [_("This report was saved on another device after you took it along.")],
             conflict=True,
         )
+        return False, {**refusal, "overwritable": True}  # "Send anyway" may replace it
     except ValidationError as error:
         return False, _refusal(error.messages)
-    if request.headers.get("X-Daihou-Autosave") != "1":
-        # As the report page says it (shown on the next page the officer opens).
-        messages.success(request, _done_message(action, with_attempt, upload))
+    # No flash message: the phone says what happened, and an item sent in the background
+    # would leave its message on whatever page the officer opens next.
     return True, {
         "ok": True,
         "report": saved.pk,

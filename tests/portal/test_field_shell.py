@@ -85,3 +85,31 @@ def test_pages_say_who_the_phone_belongs_to_and_only_officers_take_a_day_along(
 def test_the_offline_page_needs_no_login_and_the_outbox_does(client):
     assert client.get(reverse("field_offline")).status_code == 200
     assert client.get(reverse("field_outbox")).status_code == 302
+
+
+def test_pages_are_compressed_for_a_phone_that_accepts_it(client, officer):
+    client.force_login(officer)
+
+    page = client.get(reverse("postloan:agenda"), headers={"Accept-Encoding": "gzip"})
+
+    assert page["Content-Encoding"] == "gzip"
+    plain = client.get(reverse("postloan:agenda"))
+    assert "Content-Encoding" not in plain
+
+
+def test_the_worker_is_served_under_productions_hashed_static_files(client, settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    # (changing the settings builds the storage again: Django's setting_changed receivers)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    response = client.get("/sw.js")
+    assert response.status_code == 200
+    kept = json.loads(
+        re.search(r"var STATIC_URLS = (\[.*?\]);", response.content.decode()).group(1)
+    )
+    assert all(re.search(r"\.[0-9a-f]{12}\.", url) for url in kept), kept  # the hashed names

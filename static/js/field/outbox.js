@@ -71,8 +71,8 @@
         li.setAttribute("data-state", item.state);
         var head = document.createElement("div");
         head.className = "fw-semibold";
-        head.textContent = t(item.action) + " · " + t("inspection") + " " + item.inspection + " · " +
-          new Date(item.created).toLocaleString() + " · " + t(item.state);
+        head.textContent = t(item.action) + " · " + (item.title || t("inspection") + " " + item.inspection) +
+          " · " + new Date(item.created).toLocaleString(document.documentElement.lang) + " · " + t(item.state);
         li.appendChild(head);
         if (item.state === "refused") {
           var why = document.createElement("div");
@@ -84,7 +84,7 @@
           if (item.conflict && item.loan) {
             li.appendChild(button(t("adhoc"), "outline-primary", function () { copyToAdHoc(item, li); }));
           }
-          if (item.conflict && item.action !== "submit") {
+          if (item.overwritable) {
             li.appendChild(button(t("anyway"), "outline-warning", function () {
               Q.patch(item.id, { state: "waiting", overwrite: true }).then(function () { return F.send(); }).then(render);
             }));

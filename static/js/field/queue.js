@@ -148,7 +148,10 @@
         result.sent += 1;
         result.answers[item.id] = json;
       } else if (response.status === 409 && json) {
-        await patch(item.id, { state: "refused", reasons: json.reasons || [], conflict: !!json.conflict, url: item.url, refusedAt: now(), detailUrl: json.url || "" });
+        await patch(item.id, {
+          state: "refused", reasons: json.reasons || [], conflict: !!json.conflict,
+          overwritable: !!json.overwritable, refusedAt: now(), detailUrl: json.url || ""
+        });
         result.refused += 1;
       } else {
         // Logged out, forbidden or a server error: keep it waiting and say so.

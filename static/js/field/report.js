@@ -67,6 +67,7 @@
   function queue(action, extra) {
     var item = Object.assign({
       url: url, inspection: inspection, loan: Number(form.getAttribute("data-loan")),
+      title: form.getAttribute("data-title") || "",
       action: action, fields: snapshot(action), version: version()
     }, extra || {});
     return Q.add(item).then(function (queued) {
