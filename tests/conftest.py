@@ -23,6 +23,8 @@ from django.utils import timezone, translation
 
 from common.roles import Role
 from portfolio.generator import generate_portfolio
+from postloan.risk.nightly import LOCK_KEY as RUN_LOCK_KEY
+from postloan.risk.nightly import lock_is_held
 from tests.utils import PASSWORD, frozen_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -249,6 +251,21 @@ def celery_worker(django_db_setup, django_db_blocker, celery_queue, tmp_path_fac
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _worker_done_with_the_run(request, django_db_blocker):
+    """After a test that ran the classification on the real worker, wait until the worker's
+    lock session has gone: it closes when the run commits, but the server releases the
+    advisory lock only as that backend exits, a moment later, and the next test in this
+    process would meet RunInProgress (seen once under pytest-xdist's ordering)."""
+    yield
+    if "celery_worker" not in request.fixturenames:
+        return
+    deadline = time.monotonic() + 10
+    with django_db_blocker.unblock():
+        while lock_is_held(RUN_LOCK_KEY) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 # --- The system Chromium ------------------------------------------------------------------------
