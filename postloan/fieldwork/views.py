@@ -109,11 +109,7 @@ def report_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _report_post(request, report, form, attempt_form, upload_problems) -> HttpResponse | None:
     """Save (and maybe submit) the report with what the other buttons add; None to show the
     form again, everything as typed, with what was wrong."""
-    action = request.POST.get("action", "save")
-    upload = request.FILES.get("file")
-    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
-    valid = form.is_valid()
-    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    action, upload, with_attempt, valid = _posted(request, form, attempt_form)
     if action == "attach" and upload is None:
         upload_problems.append(_("Choose a photo or document to attach."))
         valid = False
@@ -124,14 +120,7 @@ def _report_post(request, report, form, attempt_form, upload_problems) -> HttpRe
     saved = None
     try:
         # First the draft, with the attempt and the file: a submission refused below keeps it.
-        saved = services.report_save_draft(
-            report=report,
-            version=form.cleaned_data["version"],
-            data=form.to_input(),
-            by=request.user,
-            attempt=attempt_form.to_input() if with_attempt else None,
-            upload=upload,
-        )
+        saved = _save_draft(request, report, form, attempt_form if with_attempt else None, upload)
         if action == "submit":
             saved = services.report_submit(report=saved, version=saved.version, by=request.user)
     except ValidationError as error:
@@ -155,6 +144,29 @@ def _report_post(request, report, form, attempt_form, upload_problems) -> HttpRe
     if action == "submit":
         return redirect("postloan:report_detail", pk=saved.pk)
     return redirect("postloan:report_edit", pk=saved.pk)
+
+
+def _posted(request, form, attempt_form) -> tuple[str, object, bool, bool]:
+    """What a post of the report asks for — the button pressed, the file chosen, whether an
+    attempt is logged with it — and whether what it carries is valid."""
+    action = form.data.get("action", "save")
+    upload = request.FILES.get("file")
+    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
+    valid = form.is_valid()
+    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    return action, upload, with_attempt, valid
+
+
+def _save_draft(request, report, form, attempt_form, upload):
+    """The draft as the (valid) form holds it, with the attempt and the file if any."""
+    return services.report_save_draft(
+        report=report,
+        version=form.cleaned_data["version"],
+        data=form.to_input(),
+        by=request.user,
+        attempt=attempt_form.to_input() if attempt_form is not None else None,
+        upload=upload,
+    )
 
 
 def _show_report_errors(form, attempt_form, upload_problems, error: ValidationError) -> None:
@@ -567,23 +579,12 @@ def _field_save(request, report, data) -> tuple[bool, dict]:
     services and the same checks as the report page; all of it or nothing."""
     form = _report_form(report, data)
     attempt_form = ContactAttemptForm(data) if form.is_follow_up else None
-    action = data.get("action", "save")
-    upload = request.FILES.get("file")
-    with_attempt = attempt_form is not None and (action == "attempt" or attempt_form.has_input())
-    valid = form.is_valid()
-    valid = (attempt_form.is_valid() if with_attempt else True) and valid
+    action, upload, with_attempt, valid = _posted(request, form, attempt_form)
     if not valid:
         errors = _form_messages(form) + (_form_messages(attempt_form) if with_attempt else [])
         return False, _refusal(errors)
     try:
-        saved = services.report_save_draft(
-            report=report,
-            version=form.cleaned_data["version"],
-            data=form.to_input(),
-            by=request.user,
-            attempt=attempt_form.to_input() if with_attempt else None,
-            upload=upload,
-        )
+        saved = _save_draft(request, report, form, attempt_form if with_attempt else None, upload)
         if action == "submit":
             saved = services.report_submit(report=saved, version=saved.version, by=request.user)
     except ConcurrentEditError:

@@ -96,6 +96,17 @@ def _log_attempt_and_photo(page, tmp_path) -> None:
     _until(page, f"DaihouQueue.items().then(l => {both})")
 
 
+def _submitted_offline(page, officer, follow_up) -> None:
+    """The day taken along, then offline: the report filled and submitted, waiting."""
+    login(page, officer.username)
+    _take_the_day_along(page)
+    page.context.set_offline(True)
+    page.goto(f"/risk/field/inspections/{follow_up.pk}/report/")
+    _fill(page)
+    page.locator("[data-testid=submit-report]").click()
+    _until(page, "DaihouQueue.counts().then(c => c.waiting === 1)")
+
+
 def _online_and_sent(page) -> None:
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
@@ -194,13 +205,7 @@ def test_a_dropped_connection_and_a_second_sending_record_nothing_twice(
 def test_an_inspection_reassigned_meanwhile_keeps_the_phones_copy_and_says_why(
     page, officer, other_officer, follow_up
 ):
-    login(page, officer.username)
-    _take_the_day_along(page)
-    page.context.set_offline(True)
-    page.goto(f"/risk/field/inspections/{follow_up.pk}/report/")
-    _fill(page)
-    page.locator("[data-testid=submit-report]").click()
-    _until(page, "DaihouQueue.counts().then(c => c.waiting === 1)")
+    _submitted_offline(page, officer, follow_up)
     # meanwhile, at the office, the loan goes to a colleague
     loan = follow_up.loan
     loan.managing_officer = other_officer
@@ -285,13 +290,7 @@ def test_a_draft_is_saved_as_the_officer_types_and_the_page_says_when(page, offi
 def test_a_report_for_an_inspection_cancelled_meanwhile_can_become_an_ad_hoc_visit(
     page, officer, follow_up
 ):
-    login(page, officer.username)
-    _take_the_day_along(page)
-    page.context.set_offline(True)
-    page.goto(f"/risk/field/inspections/{follow_up.pk}/report/")
-    _fill(page)
-    page.locator("[data-testid=submit-report]").click()
-    _until(page, "DaihouQueue.counts().then(c => c.waiting === 1)")
+    _submitted_offline(page, officer, follow_up)
     Inspection.objects.filter(pk=follow_up.pk).update(  # at the office
         status="cancelled", cancelled_on=timezone.localdate(), cancel_reason="loan repaid"
     )
@@ -329,3 +328,25 @@ def test_another_officer_logging_in_on_the_phone_finds_nothing_of_the_first(
         "caches.open('daihou-day').then(c => c.keys()).then(k => k.map(r => r.url))"
     )
     assert not any(f"/field/loans/{follow_up.loan_id}/" in url for url in kept)
+
+
+@pytest.mark.clock(date(2026, 11, 20), hour=10)
+def test_a_session_ended_meanwhile_keeps_the_queue_and_asks_for_a_login(page, officer, follow_up):
+    _submitted_offline(page, officer, follow_up)
+    page.context.clear_cookies()  # the session expired while the phone was offline
+    page.context.set_offline(False)
+
+    page.evaluate("DaihouField.send()")
+
+    expect(page.locator("[data-testid=field-status]")).to_contain_text("log in again")
+    assert _counts(page) == {"waiting": 1, "refused": 0, "total": 1}
+    assert not InspectionReport.objects.filter(inspection=follow_up).exists()
+    login(page, officer.username)  # logged in again, the next page sends it
+    expect(page.locator("[data-testid=login-form]")).to_have_count(0)
+    page.wait_for_function("window.DaihouField && window.DaihouField.ready !== undefined")
+    page.evaluate("DaihouField.ready")
+    # it reached the portal, which answered as it does to any submission (a default
+    # follow-up without an attempt is incomplete): the reasons are on the phone now
+    _until(page, "DaihouQueue.counts().then(c => c.waiting === 0)")
+    reasons = page.evaluate("DaihouQueue.items().then(l => l[0].reasons)")
+    assert "Log at least one attempt to reach the borrower." in reasons

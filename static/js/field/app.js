@@ -10,6 +10,7 @@
   var user = body.getAttribute("data-user");
   var status = document.getElementById("field-status");
   var texts = document.getElementById("field-texts");
+  var loggedOut = false;
   var TAKE_ALONG_EVERY_MS = 60 * 60 * 1000;  // a day changes slowly; a phone's data plan is small
   if (!Q || !window.indexedDB) { return; }
 
@@ -26,6 +27,7 @@
       if (!online) { parts.push(text("offline")); }
       if (c.waiting) { parts.push(text("waiting", c.waiting)); }
       if (c.refused) { parts.push(text("refused", c.refused)); }
+      if (online && c.waiting && loggedOut) { parts.push(text("login")); }
       status.querySelector("[data-field-label]").textContent = parts.join(" — ");
       status.classList.toggle("d-none", online && !c.total);
       status.classList.toggle("text-bg-warning", !online || c.refused > 0);
@@ -40,6 +42,7 @@
   function send() {
     if (!navigator.onLine) { return show(); }
     return Q.sendAll().then(function (result) {
+      loggedOut = result.stopped === "login";  // the session ended: nothing sends until a login
       document.dispatchEvent(new CustomEvent("daihou:sent", { detail: result }));
       return show().then(function () { return result; });
     }, function () { return show(); });
