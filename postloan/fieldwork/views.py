@@ -594,7 +594,7 @@ def _field_save(request, report, data) -> tuple[bool, dict]:
         )
         return False, {**refusal, "overwritable": True}  # "Send anyway" may replace it
     except ValidationError as error:
-        return False, _refusal(error.messages)
+        return False, _refusal(_service_messages(form, attempt_form, error))
     # No flash message: the phone says what happened, and an item sent in the background
     # would leave its message on whatever page the officer opens next.
     return True, {
@@ -621,12 +621,36 @@ def _done_message(action: str, with_attempt: bool, upload) -> str:
     return " ".join(done)
 
 
-def _form_messages(form) -> list[str]:
+def _form_messages(form, errors=None) -> list[str]:
+    """Errors in words the outbox can show without the form beside it: each with its
+    field's label (a checklist item with its number), each said once."""
     messages_ = []
-    for name, errors in form.errors.items():
-        label = form.fields[name].label if name in form.fields else ""
-        messages_.extend(f"{label}: {error}" if label else str(error) for error in errors)
-    return messages_
+    for name, field_errors in (form.errors if errors is None else errors).items():
+        field = form.fields.get(name)
+        label = str(field.label) if field is not None and field.label else ""
+        if label and name.startswith("item_"):
+            label = f"{name.removeprefix('item_')}. {label}"
+        messages_.extend(f"{label}: {error}" if label else str(error) for error in field_errors)
+    return list(dict.fromkeys(messages_))
+
+
+def _service_messages(form, attempt_form, error: ValidationError) -> list[str]:
+    """A service's refusal, labelled as the form's own errors are (the attempt's fields
+    carry the attempt's prefix)."""
+    if not hasattr(error, "error_dict"):
+        return error.messages
+    prefix = f"{services.ATTEMPT_PREFIX}-"
+    mine, attempt = {}, {}
+    for name, items in error.error_dict.items():
+        said = [message for item in items for message in item.messages]
+        if name.startswith(prefix) and attempt_form is not None:
+            attempt[name.removeprefix(prefix)] = said
+        else:
+            mine[name] = said
+    labelled = _form_messages(form, mine)
+    if attempt:
+        labelled += _form_messages(attempt_form, attempt)
+    return labelled
 
 
 def _refusal(reasons, *, conflict: bool = False, url: str = "") -> dict:

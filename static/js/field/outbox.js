@@ -75,10 +75,14 @@
           " · " + new Date(item.created).toLocaleString(document.documentElement.lang) + " · " + t(item.state);
         li.appendChild(head);
         if (item.state === "refused") {
-          var why = document.createElement("div");
-          why.className = "small text-danger";
+          var why = document.createElement("ul");
+          why.className = "small text-danger mb-1 ps-3";
           why.setAttribute("data-testid", "outbox-reason");
-          why.textContent = (item.reasons || []).join(" ");
+          (item.reasons || []).forEach(function (reason) {
+            var line = document.createElement("li");
+            line.textContent = reason;
+            why.appendChild(line);
+          });
           li.appendChild(why);
           li.appendChild(button(t("edit"), "primary", function () { edit(item); }));
           if (item.conflict && item.loan) {

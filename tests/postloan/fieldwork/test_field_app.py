@@ -342,3 +342,20 @@ def test_the_same_item_arriving_at_once_on_ten_connections_is_recorded_once(offi
     assert not failures and statuses == [(200, None)] * 10
     assert ContactAttempt.objects.filter(loan=loan).count() == 1
     assert InspectionReport.objects.get(inspection=inspection).version == 2
+
+
+def test_a_refused_submission_says_which_items_each_reason_is_about(client, officer, loan):
+    from postloan.models import CHECKLIST
+
+    inspection = _inspection(loan)
+    client.force_login(officer)
+    typed = _typed("submit")
+    del typed["item_3"], typed["item_4"]
+
+    answer = _send(client, inspection, typed).json()
+
+    reasons = answer["reasons"]
+    assert any(reason.startswith(f"3. {CHECKLIST[3]}: ") for reason in reasons), reasons
+    assert any(reason.startswith(f"4. {CHECKLIST[4]}: ") for reason in reasons), reasons
+    assert len(reasons) == len(set(reasons))
+    assert not InspectionReport.objects.filter(inspection=inspection).exists()
